@@ -1,0 +1,59 @@
+# The verbs of Agora. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTACK := $(BIN)/python -m devstack
+
+# The instance `make test` starts and stops, beside any `make up` of the user's.
+TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=28080 AGORA_PORT_BASE=28000
+BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=38080 AGORA_PORT_BASE=38000
+
+.PHONY: help setup up down status logs test lint unit integration bench lock clean
+
+help: ## list the verbs
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## install Debian packages (as root) and the virtualenv
+
+$(STAMP): pyproject.toml constraints.txt tools/setup.sh
+	PYTHON=$(PYTHON) tools/setup.sh
+	@touch $@
+
+up: setup ## run the whole system on this machine (devstack) and print its URLs
+	$(DEVSTACK) up
+
+down: setup ## stop everything `make up` started
+	$(DEVSTACK) down
+
+status: setup ## what runs, and each replica's readiness
+	$(DEVSTACK) status
+
+logs: setup ## the last lines of every log; SERVICE=catalog for one, FOLLOW=1 to follow
+	$(DEVSTACK) logs $(SERVICE) $(if $(FOLLOW),--follow)
+
+test: lint unit integration ## everything that can be verified without a cluster
+
+lint: setup ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+unit: setup ## unit tests (real PostgreSQL started on a free port)
+	$(BIN)/pytest tests/unit
+
+integration: setup ## integration and fault tests through the ingress of a fresh devstack
+	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault
+
+bench: setup ## benchmarks through the ingress of a fresh devstack (see BENCHMARKS.md)
+	$(BENCH_STACK) $(DEVSTACK) run --fresh -- $(BIN)/python -m bench
+
+lock: ## re-resolve constraints.txt from pyproject.toml
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev]'
+	.lock-venv/bin/pip freeze --exclude agora > constraints.txt && rm -rf .lock-venv
+
+clean: down ## remove the virtualenv and devstack state
+	rm -rf $(VENV) .run

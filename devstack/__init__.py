@@ -1,0 +1,1 @@
+"""devstack: the chart's workloads on one machine, without Kubernetes (`make up`)."""

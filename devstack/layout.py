@@ -1,0 +1,123 @@
+"""Where devstack keeps its state and which 127.0.0.1 ports it uses.
+
+Everything is derived from three environment variables, so a second instance (the one
+`make test` starts, say) can run beside a user's `make up`:
+
+    AGORA_RUN_DIR       state, logs and generated configs   (default .run)
+    AGORA_INGRESS_PORT  the ingress, i.e. AGORA_URL           (default 8080)
+    AGORA_PORT_BASE     everything else is base + an offset   (default 18000)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .topology import REPO, Workload
+
+MAX_REPLICAS = 9  # ports per service: one for its Service, nine for replicas
+
+
+@dataclass(frozen=True)
+class Replica:
+    workload: Workload
+    index: int
+    port: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.workload.name}-{self.index}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    run_dir: Path
+    ingress_port: int
+    port_base: int
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        run_dir = Path(os.environ.get("AGORA_RUN_DIR", REPO / ".run"))
+        if not run_dir.is_absolute():
+            run_dir = REPO / run_dir
+        return cls(
+            run_dir=run_dir,
+            ingress_port=int(os.environ.get("AGORA_INGRESS_PORT", "8080")),
+            port_base=int(os.environ.get("AGORA_PORT_BASE", "18000")),
+        )
+
+    # ---------------------------------------------------------------- ports
+
+    @property
+    def postgres_port(self) -> int:
+        return self.port_base + 1
+
+    @property
+    def redis_port(self) -> int:
+        return self.port_base + 2
+
+    @property
+    def prometheus_port(self) -> int:
+        return self.port_base + 90
+
+    def service_port(self, index: int) -> int:
+        """The load-balanced address of the index-th service (its "Service")."""
+        return self.port_base + 100 + 10 * index
+
+    def replicas(self, workloads: list[Workload]) -> list[Replica]:
+        result = []
+        for index, workload in enumerate(workloads):
+            if workload.replicas > MAX_REPLICAS:
+                raise ValueError(f"{workload.name}: devstack runs at most {MAX_REPLICAS} replicas")
+            base = self.service_port(index)
+            result += [Replica(workload, r, base + 1 + r) for r in range(workload.replicas)]
+        return result
+
+    def service_urls(self, workloads: list[Workload]) -> dict[str, str]:
+        return {w.name: f"http://127.0.0.1:{self.service_port(i)}" for i, w in enumerate(workloads)}
+
+    # ---------------------------------------------------------------- URLs and paths
+
+    @property
+    def ingress_url(self) -> str:
+        return f"http://127.0.0.1:{self.ingress_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def logs(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.run_dir / "supervisord.conf"
+
+    @property
+    def socket_dir(self) -> Path:
+        """Unix sockets (supervisord, PostgreSQL): a short path, as sockets need one."""
+        tag = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
+        return Path(tempfile.gettempdir()) / f"agora-{tag}"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.socket_dir / "supervisor.sock"
+
+    @property
+    def supervisor_pidfile(self) -> Path:
+        return self.run_dir / "supervisord.pid"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.run_dir / "secrets.json"
+
+    def metrics_dir(self, replica: Replica) -> Path:
+        return self.run_dir / "metrics" / replica.name

@@ -1,0 +1,309 @@
+"""The generated configuration of devstack: supervisord, nginx and Prometheus."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from . import postgres
+from .layout import Layout, Replica
+from .topology import REPO, Workload
+
+NGINX_UPSTREAM_IDLE = "60s"  # below gunicorn's keepalive (75 s): nginx closes idle first
+
+
+def venv_bin(name: str) -> str:
+    """A console script of this virtualenv (agora-serve, supervisord, ...)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def find_binary(name: str, *extra_dirs: str) -> str:
+    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), *extra_dirs]))
+    if not found:
+        raise FileNotFoundError(
+            f"{name} is not installed: run `make setup` (as root it installs it with apt-get)"
+        )
+    return found
+
+
+def command_line(command: list[str]) -> str:
+    return " ".join(shlex.quote(part) for part in [venv_bin(command[0]), *command[1:]])
+
+
+def _env_line(env: dict[str, str]) -> str:
+    # supervisord expands %(name)s in values, so a literal % is written %%.
+    return ",".join(
+        f'{key}="{value.replace("%", "%%").replace(chr(34), chr(92) + chr(34))}"'
+        for key, value in env.items()
+    )
+
+
+def replica_env(
+    layout: Layout, replica: Replica, service_urls: dict[str, str], dsns: dict[str, str]
+) -> dict[str, str]:
+    """The environment of one replica: values.yaml env plus what the platform provides."""
+    workload = replica.workload
+    env = {
+        **workload.env,
+        "SERVICE_NAME": workload.name,
+        "BIND_HOST": "127.0.0.1",
+        "PORT": str(replica.port),
+        "WEB_CONCURRENCY": str(workload.workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(layout.metrics_dir(replica)),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if workload.postgres:
+        env["DATABASE_URL"] = dsns[workload.name]
+    if workload.redis:
+        env["REDIS_URL"] = layout.redis_url
+    for upstream in workload.upstreams:
+        env[f"{upstream.upper().replace('-', '_')}_URL"] = service_urls[upstream]
+    return env
+
+
+def supervisord_conf(
+    layout: Layout, workloads: list[Workload], dsns: dict[str, str], data_dir: Path
+) -> str:
+    logs = layout.logs
+    lines = [
+        "[unix_http_server]",
+        f"file={layout.supervisor_socket}",
+        "chmod=0700",
+        "",
+        "[supervisord]",
+        f"logfile={logs / 'supervisord.log'}",
+        f"pidfile={layout.supervisor_pidfile}",
+        f"childlogdir={logs}",
+        f"directory={REPO}",
+        "logfile_maxbytes=10MB",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{layout.supervisor_socket}",
+        "",
+    ]
+
+    def program(
+        name: str,
+        command: str,
+        *,
+        priority: int,
+        autostart: bool = True,
+        stopsignal: str = "TERM",
+        stopwaitsecs: int = 10,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        lines.extend(
+            [
+                f"[program:{name}]",
+                f"command={command}",
+                f"priority={priority}",
+                f"autostart={'true' if autostart else 'false'}",
+                "autorestart=true",
+                "startsecs=1",
+                "startretries=10",
+                f"stopsignal={stopsignal}",
+                f"stopwaitsecs={stopwaitsecs}",
+                "killasgroup=true",
+                "redirect_stderr=true",
+                f"stdout_logfile={logs / (name + '.log')}",
+                "stdout_logfile_maxbytes=20MB",
+                "stdout_logfile_backups=1",
+            ]
+        )
+        if user:
+            lines.append(f"user={user}")
+        if env:
+            lines.append(f"environment={_env_line(env)}")
+        lines.append("")
+
+    program(
+        "postgres",
+        command_line(postgres.server_command(data_dir, layout.postgres_port, layout.socket_dir)),
+        priority=10,
+        stopsignal="INT",
+        stopwaitsecs=30,
+        user=postgres.SERVER_USER if postgres.running_as_root() else None,
+    )
+    if any(w.redis for w in workloads):
+        program(
+            "redis",
+            command_line(
+                [
+                    find_binary("redis-server"),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(layout.redis_port),
+                    "--dir",
+                    str(layout.run_dir / "redis"),
+                    "--appendonly",
+                    "yes",
+                    "--save",
+                    "",
+                    "--protected-mode",
+                    "no",
+                ]
+            ),
+            priority=10,
+        )
+    program(
+        "nginx",
+        command_line(
+            [
+                find_binary("nginx", "/usr/sbin"),
+                "-p",
+                str(layout.run_dir / "nginx"),
+                "-c",
+                str(layout.run_dir / "nginx" / "nginx.conf"),
+                "-e",
+                str(logs / "nginx-error.log"),
+            ]
+        ),
+        priority=20,
+        stopsignal="QUIT",
+    )
+    program(
+        "prometheus",
+        command_line(
+            [
+                find_binary("prometheus"),
+                f"--config.file={layout.run_dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={layout.run_dir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{layout.prometheus_port}",
+                "--storage.tsdb.retention.time=2d",
+            ]
+        ),
+        priority=20,
+    )
+    urls = layout.service_urls(workloads)
+    replicas = layout.replicas(workloads)
+    for replica in replicas:
+        grace = int(float(replica.workload.env.get("SHUTDOWN_GRACE", "20")))
+        program(
+            replica.name,
+            command_line(replica.workload.command),
+            priority=30,
+            autostart=False,  # started by `devstack up` once migrations ran
+            stopwaitsecs=grace + 5,
+            env=replica_env(layout, replica, urls, dsns),
+        )
+    lines.append("[group:services]")
+    lines.append("programs=" + ",".join(r.name for r in replicas))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _json_error(status: int, message: str, code: str) -> str:
+    return (
+        f"default_type application/json; "
+        f'return {status} \'{{"error": "{message}", "code": "{code}", "details": []}}\';'
+    )
+
+
+def nginx_conf(layout: Layout, workloads: list[Workload]) -> str:
+    """nginx as the ingress (routes from values.yaml) and as each Service's balancer."""
+    root = layout.run_dir / "nginx"
+    user = "user root;" if os.geteuid() == 0 else ""
+    upstreams, service_servers, routes = [], [], []
+    replicas = layout.replicas(workloads)
+    for index, workload in enumerate(workloads):
+        servers = "\n".join(
+            f"        server 127.0.0.1:{r.port} max_fails=1 fail_timeout=2s;"
+            for r in replicas
+            if r.workload is workload
+        )
+        upstreams.append(
+            f"    upstream svc_{workload.name.replace('-', '_')} {{\n{servers}\n"
+            f"        keepalive 32;\n        keepalive_timeout {NGINX_UPSTREAM_IDLE};\n    }}"
+        )
+        upstream = f"http://svc_{workload.name.replace('-', '_')}"
+        service_servers.append(
+            f"    server {{  # the Service of {workload.name}\n"
+            f"        listen 127.0.0.1:{layout.service_port(index)};\n"
+            f"        location / {{ proxy_pass {upstream}; }}\n    }}"
+        )
+        for prefix in workload.ingress:
+            prefix = prefix.rstrip("/") or "/"
+            if prefix == "/":
+                routes.append(f"        location / {{ proxy_pass {upstream}; }}")
+                continue
+            routes.append(f"        location = {prefix} {{ proxy_pass {upstream}; }}")
+            routes.append(f"        location {prefix}/ {{ proxy_pass {upstream}; }}")
+    if not any(w.ingress and "/" in [p.rstrip("/") or "/" for p in w.ingress] for w in workloads):
+        routes.append(f"        location / {{ {_json_error(404, 'Not found', 'not_found')} }}")
+    return f"""# Generated by devstack from helm/agora/values.yaml; changes are overwritten.
+{user}
+daemon off;  # supervisord supervises the master
+worker_processes 2;
+pid {root / "nginx.pid"};
+events {{ worker_connections 4096; }}
+
+http {{
+    access_log off;
+    client_body_temp_path {root / "tmp" / "body"};
+    proxy_temp_path {root / "tmp" / "proxy"};
+    fastcgi_temp_path {root / "tmp" / "fastcgi"};
+    uwsgi_temp_path {root / "tmp" / "uwsgi"};
+    scgi_temp_path {root / "tmp" / "scgi"};
+    # Bigger than any service's own limit, so the service answers 413 in the error shape.
+    client_max_body_size 64m;
+    server_tokens off;
+
+    # Upstream keepalive: without it throughput fell 74 % (DESIGN.md 9).
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_connect_timeout 2s;
+    proxy_read_timeout 60s;
+    # A replica that refuses connections (restarting, draining) is skipped.
+    proxy_next_upstream error timeout;
+    proxy_next_upstream_tries 3;
+    proxy_intercept_errors off;
+
+{chr(10).join(upstreams)}
+
+    server {{  # the ingress
+        listen 127.0.0.1:{layout.ingress_port} reuseport backlog=4096;
+        error_page 502 503 @unavailable;
+        error_page 504 @timeout;
+        location @unavailable {{ {_json_error(503, "Service unavailable", "unavailable")} }}
+        location @timeout {{ {_json_error(504, "Upstream timed out", "timeout")} }}
+{chr(10).join(routes)}
+    }}
+
+{chr(10).join(service_servers)}
+}}
+"""
+
+
+def prometheus_yml(layout: Layout, workloads: list[Workload]) -> str:
+    """Prometheus scrapes every replica, labelled like the chart's pod discovery does."""
+    targets = [
+        {"targets": [f"127.0.0.1:{r.port}"], "labels": {"app": r.workload.name, "pod": r.name}}
+        for r in layout.replicas(workloads)
+    ]
+    config = {
+        "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "15s"},
+        "scrape_configs": [
+            {"job_name": "agora", "metrics_path": "/metrics", "static_configs": targets},
+            {
+                "job_name": "prometheus",
+                "static_configs": [{"targets": [f"127.0.0.1:{layout.prometheus_port}"]}],
+            },
+        ],
+    }
+    return "# Generated by devstack from helm/agora/values.yaml.\n" + yaml.safe_dump(
+        config, sort_keys=False
+    )

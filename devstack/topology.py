@@ -1,0 +1,88 @@
+"""The workloads described by helm/agora/values.yaml, as devstack and the tests see them."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+VALUES = REPO / "helm" / "agora" / "values.yaml"
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Maps merge key by key, anything else (lists included) is replaced: like Helm's
+    mergeOverwrite, which the chart uses for the same fallback."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    command: list[str]
+    port: int
+    replicas: int
+    workers: int
+    ingress: list[str]
+    postgres: bool
+    redis: bool
+    upstreams: list[str]
+    env: dict[str, str]
+    probes: dict[str, str]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper().replace("-", "_")
+
+
+def load_values(path: Path = VALUES) -> dict[str, Any]:
+    with path.open() as handle:
+        return yaml.safe_load(handle)
+
+
+def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
+    """The enabled services, in name order, with defaults applied and checked."""
+    values = values if values is not None else load_values()
+    default = values.get("default", {})
+    result = []
+    for name, entry in sorted(values.get("services", {}).items()):
+        spec = deep_merge(default, entry or {})
+        if not spec.get("enabled", True):
+            continue
+        result.append(
+            Workload(
+                name=name,
+                command=[str(part) for part in spec["command"]],
+                port=int(spec["port"]),
+                replicas=int(spec["replicas"]),
+                workers=int(spec["workers"]),
+                ingress=list(spec.get("ingress", [])),
+                postgres=bool(spec.get("postgres")),
+                redis=bool(spec.get("redis")),
+                upstreams=list(spec.get("upstreams", [])),
+                env={key: str(value) for key, value in spec.get("env", {}).items()},
+                probes=dict(spec["probes"]),
+                raw=spec,
+            )
+        )
+    names = {w.name for w in result}
+    for workload in result:
+        missing = [up for up in workload.upstreams if up not in names]
+        if missing:
+            raise ValueError(f"{workload.name}: upstreams {missing} are not enabled services")
+    return result
+
+
+def upstream_env(workload: Workload, address_of: dict[str, str]) -> dict[str, str]:
+    """<NAME>_URL for every upstream, given each service's base URL."""
+    return {f"{up.upper().replace('-', '_')}_URL": address_of[up] for up in workload.upstreams}

@@ -1,0 +1,70 @@
+"""Request and response schemas of the catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, field_validator, model_validator
+
+from services.kit.api import Body, PageQuery
+from services.kit.fields import Count, Id, Money, Name
+
+
+class BrandIn(Body):
+    name: Name
+
+
+class Brand(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+
+
+class ProductIn(Body):
+    """A whole product: the body of POST and PUT."""
+
+    name: Name
+    price: Money
+    quantity: Count
+    brand_id: Id | None = None
+
+
+class ProductPatch(Body):
+    """Some fields of a product; only brand_id may be set to null."""
+
+    name: Name | None = None
+    price: Money | None = None
+    quantity: Count | None = None
+    brand_id: Id | None = None
+
+    @field_validator("name", "price", "quantity", mode="before")
+    @classmethod
+    def not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+    @model_validator(mode="after")
+    def not_empty(self) -> ProductPatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of name, price, quantity, brand_id")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class Product(BaseModel):
+    id: int
+    name: str
+    price: Decimal
+    quantity: int
+    brand_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductQuery(PageQuery):
+    brand_id: Id | None = None

@@ -1,0 +1,266 @@
+"""Routes declared once, with their schemas: request parsing, responses and OpenAPI.
+
+A handler is registered with the pydantic models of its body, query and response.
+The same declaration parses and validates the request (so a handler receives a valid
+`body` / `query` or never runs) and generates the OpenAPI document, so the two can't
+drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import orjson
+from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ApiError, validation_error
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+ItemT = TypeVar("ItemT")
+
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+JSON_TYPES = ("application/json",)
+
+
+class Body(BaseModel):
+    """Base for request bodies: JSON types are not coerced, unknown fields are errors."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Query(BaseModel):
+    """Base for query strings: values arrive as text, so they are converted."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class PageQuery(Query):
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size")
+    offset: int = Field(0, ge=0, le=MAX_ID, description="items to skip")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    location: str
+    message: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(examples=["Product 6 does not exist"])
+    code: str = Field(examples=["not_found"])
+    details: list[ErrorDetail] = []
+
+
+# ---------------------------------------------------------------- responses
+
+
+def _encode_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(data: object) -> bytes:
+    return orjson.dumps(data, default=_encode_default)
+
+
+def json_response(
+    data: object, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=dumps(data), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def created(data: object, location: str) -> web.Response:
+    return json_response(data, status=201, headers={"Location": location})
+
+
+def page(items: Sequence[object], total: int) -> web.Response:
+    return json_response({"items": items, "total": total})
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+# ---------------------------------------------------------------- requests
+
+
+async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
+    """The request body as `model`; 415, 413 or 400 (with field details) otherwise."""
+    if request.headers.get("Content-Type") and request.content_type not in JSON_TYPES:
+        raise ApiError(415, f"Content-Type must be application/json, not {request.content_type}")
+    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    if not raw.strip():
+        raise ApiError(400, "Request body must be a JSON object", code="validation_error")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            raise ApiError(400, "Malformed JSON", code="malformed_json") from None
+        raise validation_error(error) from None
+
+
+def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as error:
+        raise validation_error(error, location="query") from None
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """A positive integer path parameter; anything else is a 400 naming it."""
+    text = request.match_info[name]
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise ApiError(
+            400,
+            f"{name} must be a positive integer",
+            code="validation_error",
+            details=[
+                {
+                    "field": name,
+                    "location": "path",
+                    "message": f"must be an integer from 1 to {MAX_ID}",
+                    "type": "int_parsing",
+                }
+            ],
+        )
+    return int(text)
+
+
+# ---------------------------------------------------------------- route table
+
+_PATH_PARAM = re.compile(r"{(\w+)(?::[^{}]+)?}")
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    timeout: float | None = _UNSET  # None: no deadline (streams); unset: the default
+    headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
+
+
+@dataclass
+class Api:
+    """The HTTP API of one service: its endpoints and its OpenAPI document."""
+
+    service: str
+    title: str
+    description: str = ""
+    version: str = "1.0.0"
+    endpoints: list[Endpoint] = field(default_factory=list)
+    timeouts: dict[AbstractRoute, float | None] = field(default_factory=dict)
+
+    @property
+    def docs_prefix(self) -> str:
+        return f"/api/v1/{self.service}"
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        errors: Sequence[int] = (),
+        timeout: float | None = _UNSET,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    body,
+                    query,
+                    response,
+                    status,
+                    tuple(errors),
+                    timeout,
+                    tuple(headers),
+                )
+            )
+            return handler
+
+        return register
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kwargs)
+
+    def add_routes(self, app: web.Application) -> None:
+        for endpoint in self.endpoints:
+            route = app.router.add_route(endpoint.method, endpoint.path, _bind(endpoint))
+            if endpoint.timeout is not _UNSET:
+                self.timeouts[route] = endpoint.timeout
+
+    def has_custom_timeout(self, endpoint: Endpoint) -> bool:
+        return endpoint.timeout is not _UNSET
+
+
+def _bind(endpoint: Endpoint) -> Handler:
+    """The aiohttp handler: parses body and query into the declared models first."""
+    handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
+    if body_model is None and query_model is None:
+        return handler
+
+    async def parse_then_handle(request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, Any] = {}
+        if query_model is not None:
+            kwargs["query"] = read_query(request, query_model)
+        if body_model is not None:
+            kwargs["body"] = await read_body(request, body_model)
+        return await handler(request, **kwargs)
+
+    parse_then_handle.__name__ = handler.__name__
+    return parse_then_handle
+
+
+def path_parameters(path: str) -> list[str]:
+    return _PATH_PARAM.findall(path)
+
+
+def openapi_path(path: str) -> str:
+    """aiohttp's `{id:\\d+}` is OpenAPI's `{id}`."""
+    return _PATH_PARAM.sub(r"{\1}", path)

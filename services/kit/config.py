@@ -1,0 +1,68 @@
+"""Typed settings from environment variables, validated once at start.
+
+Every service reads its configuration from the environment (Kubernetes and devstack
+both set it from values.yaml). A wrong value stops the process with a message that
+names the variable, instead of failing later in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Read by prometheus-client when it is first imported: set before that (see serve.py).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class KitSettings(BaseSettings):
+    """Settings every service has. A service subclasses this to add its own."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*$")
+    bind_host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    web_concurrency: int = Field(2, ge=1, le=64, description="gunicorn workers")
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    access_log_sample: float = Field(
+        1.0, ge=0.0, le=1.0, description="share of successful requests logged; errors always are"
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    request_timeout: float = Field(10.0, gt=0, le=300, description="per-request deadline")
+    shutdown_grace: float = Field(20.0, gt=0, le=600, description="gunicorn graceful timeout")
+    drain_seconds: float = Field(
+        1.0, ge=0, le=60, description="keep serving (not ready) this long after SIGTERM"
+    )
+    metrics_flush_seconds: float = Field(1.0, gt=0, le=60)
+
+    database_url: str | None = Field(None, pattern=r"^postgres(ql)?://")
+    db_pool_min: int = Field(1, ge=0, le=50)
+    db_pool_max: int = Field(5, ge=1, le=100)
+    redis_url: str | None = Field(None, pattern=r"^rediss?://")
+
+
+SettingsT = TypeVar("SettingsT", bound=KitSettings)
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per bad variable, naming it the way it is set: in upper case."""
+    lines = []
+    for item in error.errors():
+        variable = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        shown = item.get("input")
+        got = "" if isinstance(shown, dict) else f" (got {shown!r})"
+        lines.append(f"{variable}: {item['msg']}{got}")
+    return lines
+
+
+def load_settings(cls: type[SettingsT], **overrides: object) -> SettingsT:
+    """Read settings from the environment; on a bad value print why and exit 2."""
+    try:
+        return cls(**overrides)
+    except ValidationError as error:
+        for line in describe_errors(error):
+            print(f"configuration error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,23 @@
+"""Every typed key stored on an application or a request, in one module."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+from aiohttp import web
+
+if TYPE_CHECKING:
+    pass
+
+SETTINGS = web.AppKey("settings", "KitSettings")
+API = web.AppKey("api", "Api")
+READINESS = web.AppKey("readiness", "Readiness")
+REQUEST_METRICS = web.AppKey("request_metrics", "RequestMetrics")
+ACCESS_LOG = web.AppKey("access_log", "AccessLog")
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", "aioredis.Redis")
+HTTP_CLIENT = web.AppKey("http_client", "HttpClient")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+DEADLINE = web.RequestKey("deadline", float)  # loop.time() by which the answer is due

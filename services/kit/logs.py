@@ -1,0 +1,134 @@
+"""JSON logging: one object per line with service and request id.
+
+Per-request access lines are the hot path (DESIGN.md 9: a synchronous write per request
+cost 59 % of throughput), so they are serialised with orjson into a buffer and written in
+batches; successes can be sampled, errors are always written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .keys import ACCESS_LOG
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line; extra= fields are kept."""
+
+    def __init__(self, service: str = "agora") -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def setup_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiohttp's own access logger is replaced by AccessLog below.
+    logging.getLogger("aiohttp.access").disabled = True
+
+
+class AccessLog:
+    """Buffered JSON access lines, written to a file descriptor in batches."""
+
+    def __init__(
+        self, service: str, *, sample: float = 1.0, fd: int = 1, max_buffered: int = 256
+    ) -> None:
+        self.service = service
+        self.sample = sample
+        self.fd = fd
+        self.max_buffered = max_buffered
+        self._lines: list[bytes] = []
+        self._random = random.random
+
+    def record(
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        seconds: float,
+    ) -> None:
+        if status < 400 and self.sample < 1.0 and self._random() >= self.sample:
+            return
+        self._lines.append(
+            orjson.dumps(
+                {
+                    "ts": round(time.time(), 3),
+                    "level": "error" if status >= 500 else "info",
+                    "service": self.service,
+                    "logger": "access",
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+        )
+        if len(self._lines) >= self.max_buffered:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data = memoryview(b"".join(self._lines))
+        self._lines.clear()
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+
+
+async def access_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Flushes the worker's access log twice a second and at shutdown."""
+    log = app[ACCESS_LOG]
+
+    async def flush_periodically() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            log.flush()
+
+    task = asyncio.create_task(flush_periodically())
+    yield
+    task.cancel()
+    log.flush()

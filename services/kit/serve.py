@@ -1,0 +1,105 @@
+"""`agora-serve <service>`: run one service under gunicorn with the kit's worker.
+
+The process is gunicorn's master (PID 1 in a container, so it receives SIGTERM). It
+validates the settings before forking, prepares the prometheus multiprocess directory
+(wiped at start, dead workers marked on exit) and loads the service's `create_app`
+in every worker after the fork.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import tempfile
+from types import ModuleType
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import MULTIPROC_ENV, KitSettings, load_settings
+
+
+def prepare_metrics_dir(service: str) -> str:
+    path = os.environ.get(MULTIPROC_ENV) or os.path.join(
+        tempfile.gettempdir(), f"agora-metrics-{service}-{os.environ.get('PORT', '8000')}"
+    )
+    os.environ[MULTIPROC_ENV] = path
+    from .metrics import reset_multiprocess_dir  # first import of prometheus_client
+
+    reset_multiprocess_dir(path)
+    return path
+
+
+def service_module(service: str) -> ModuleType:
+    return importlib.import_module(f"services.{service.replace('-', '_')}.app")
+
+
+def gunicorn_options(settings: KitSettings) -> dict[str, Any]:
+    from .logs import JsonFormatter
+    from .metrics import mark_worker_dead
+
+    return {
+        "bind": f"{settings.bind_host}:{settings.port}",
+        "workers": settings.web_concurrency,
+        "worker_class": "services.kit.worker.AgoraWorker",
+        "graceful_timeout": math.ceil(settings.shutdown_grace),
+        "timeout": 30,
+        # Above the load balancer's idle upstream timeout (nginx: 60 s), so the proxy
+        # closes idle connections first and never reuses one the worker just closed.
+        "keepalive": 75,
+        "max_requests": 0,  # no recycling: each new worker leaves metric files behind
+        "control_socket_disable": True,  # gunicorn 24+ would write one under $HOME
+        "accesslog": None,
+        "proc_name": f"agora-{settings.service_name}",
+        "loglevel": settings.log_level.lower(),
+        "child_exit": lambda arbiter, worker: mark_worker_dead(worker.pid),
+        "logconfig_dict": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonFormatter, "service": settings.service_name}},
+            "handlers": {
+                "stdout": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "stream": "ext://sys.stdout",
+                }
+            },
+            "root": {"level": settings.log_level, "handlers": ["stdout"]},
+            "loggers": {
+                "gunicorn.error": {"level": settings.log_level, "handlers": [], "propagate": True},
+                "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+                "aiohttp.access": {"level": "WARNING", "handlers": [], "propagate": False},
+            },
+        },
+    }
+
+
+class ServiceApplication(BaseApplication):  # type: ignore[misc]
+    def __init__(self, module: ModuleType, settings: KitSettings) -> None:
+        self.module = module
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in gunicorn_options(self.settings).items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.module.create_app(self.settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="agora-serve", description="Run one Agora service.")
+    parser.add_argument("service", help="a folder under services/, e.g. catalog")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("SERVICE_NAME", args.service)
+    prepare_metrics_dir(args.service)
+    module = service_module(args.service)
+    settings = load_settings(getattr(module, "Settings", KitSettings))
+    ServiceApplication(module, settings).run()
+
+
+if __name__ == "__main__":
+    main()

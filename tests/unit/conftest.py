@@ -1,0 +1,49 @@
+"""Unit-test fixtures: each service's app against its own database on the test server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from devstack import postgres
+from services.kit.config import KitSettings
+from services.kit.migrate import migrate
+
+SERVICES_ROOT = Path(__file__).resolve().parents[2] / "services"
+
+
+@pytest.fixture(scope="session")
+def databases(postgres_server: postgres.Server) -> dict[str, str]:
+    """service -> DSN of its migrated database, for every service that has migrations."""
+    services = sorted(p.parent.name for p in SERVICES_ROOT.glob("*/migrations"))
+
+    async def prepare() -> dict[str, str]:
+        dsns = {}
+        for service in services:
+            dsns[service] = await postgres.ensure_database(postgres_server, service, "test-pw")
+            await migrate(dsns[service], service)
+        return dsns
+
+    return asyncio.run(prepare())
+
+
+async def truncate_all(dsn: str) -> None:
+    """Empty every table but the migration record, and restart the ids."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'schema_migrations'"
+        )
+        if tables:
+            names = ", ".join(f'"{row["tablename"]}"' for row in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+def settings_for(service: str, **overrides: object) -> KitSettings:
+    return KitSettings(service_name=service, **overrides)
