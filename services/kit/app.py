@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -10,6 +10,7 @@ from .api import Api
 from .config import KitSettings
 from .db import postgres_ctx
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
+from .http_client import http_client_ctx
 from .keys import ACCESS_LOG, API, READINESS, REQUEST_METRICS, SETTINGS
 from .logs import AccessLog, access_log_ctx
 from .metrics import RequestMetrics, metrics_handler, request_metrics_ctx
@@ -31,12 +32,15 @@ def create_app(
     *,
     postgres: bool = False,
     redis: bool = False,
+    upstreams: Mapping[str, str] | None = None,
     contexts: Sequence[CleanupCtx] = (),
 ) -> web.Application:
     """The application of one service.
 
-    `contexts` are the service's own cleanup contexts (consumers, clients); they start
-    after the kit's pools and stop before them. Readiness turns true after all of them.
+    `upstreams` maps the services it calls to their base URLs (app[HTTP_CLIENT] calls
+    them). `contexts` are the service's own cleanup contexts (consumers, relays); they
+    start after the kit's pools and clients and stop before them. Readiness turns true
+    after all of them.
     """
     if postgres and not settings.database_url:
         raise MissingSetting("DATABASE_URL", f"by {settings.service_name}")
@@ -77,6 +81,8 @@ def create_app(
         app.cleanup_ctx.append(postgres_ctx)
     if redis:
         app.cleanup_ctx.append(redis_ctx)
+    if upstreams:
+        app.cleanup_ctx.append(http_client_ctx(upstreams))
     app.cleanup_ctx.extend(contexts)
     app.cleanup_ctx.append(readiness_ctx)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Read by prometheus-client when it is first imported: set before that (see serve.py).
@@ -42,6 +42,20 @@ class KitSettings(BaseSettings):
     db_pool_min: int = Field(1, ge=0, le=50)
     db_pool_max: int = Field(5, ge=1, le=100)
     redis_url: str | None = Field(None, pattern=r"^rediss?://")
+
+    # Outbound calls (services.kit.http_client), per upstream.
+    upstream_connect_timeout: float = Field(1.0, gt=0, le=60)
+    upstream_timeout: float = Field(5.0, gt=0, le=300, description="per attempt")
+    upstream_retries: int = Field(2, ge=0, le=10, description="extra attempts when safe")
+    upstream_max_concurrent: int = Field(100, ge=1, le=10_000, description="bulkhead")
+    breaker_failures: int = Field(5, ge=1, le=1000, description="failures that open it")
+    breaker_cooldown: float = Field(5.0, gt=0, le=600, description="seconds before a probe")
+
+    @model_validator(mode="after")
+    def pool_bounds(self) -> KitSettings:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        return self
 
 
 SettingsT = TypeVar("SettingsT", bound=KitSettings)

@@ -8,7 +8,6 @@ batches; successes can be sampled, errors are always written.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import os
 import random
@@ -20,11 +19,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .context import request_id_var
 from .keys import ACCESS_LOG
-
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None
-)
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

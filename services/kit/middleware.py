@@ -18,11 +18,12 @@ from time import perf_counter
 from aiohttp import web
 
 from .api import Api
+from .context import deadline_var, request_id_var
 from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
 from .errors import ApiError, error_response, from_http_exception
 from .health import Readiness
 from .keys import DEADLINE, REQUEST_ID
-from .logs import AccessLog, request_id_var
+from .logs import AccessLog
 from .metrics import RequestMetrics
 from .redis_client import CONNECTION_ERRORS as REDIS_CONNECTION_ERRORS
 
@@ -85,10 +86,14 @@ def instrumentation(
                 if timeout is None:
                     response = await handler(request)
                 else:
-                    loop = asyncio.get_running_loop()
-                    request[DEADLINE] = loop.time() + timeout
-                    async with asyncio.timeout(timeout):
-                        response = await handler(request)
+                    deadline = asyncio.get_running_loop().time() + timeout
+                    request[DEADLINE] = deadline
+                    deadline_token = deadline_var.set(deadline)
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            response = await handler(request)
+                    finally:
+                        deadline_var.reset(deadline_token)
             except ApiError as error:
                 response = error.to_response()
             except web.HTTPException as exc:

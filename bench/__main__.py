@@ -1,0 +1,36 @@
+"""python -m bench [name ...]: run the benchmarks (all by default) against AGORA_URL.
+
+Each module listed in BENCHMARKS has `run(env: BenchEnv) -> str`, returning a markdown
+section; the sections are printed and written to <AGORA_RUN_DIR>/../bench-results.md
+(kept after the devstack is torn down) to be copied into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+from .common import BenchEnv, local_only, machine
+
+BENCHMARKS = ["kit"]
+
+
+def main(argv: list[str]) -> None:
+    env = BenchEnv.from_env()
+    local_only(env.agora_url)
+    chosen = argv or BENCHMARKS
+    sections = [f"Machine: {machine()}. Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."]
+    for name in chosen:
+        print(f"==> bench {name}", flush=True)
+        section = importlib.import_module(f"bench.{name}").run(env)
+        print(section, flush=True)
+        sections.append(section)
+    out = Path(env.run_dir).resolve().parent / "bench-results.md"
+    out.write_text("\n\n".join(sections) + "\n")
+    print(f"==> results in {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,144 @@
+"""What every benchmark uses: wrk runs, interleaved rounds, and markdown tables.
+
+These machines are noisy, so cases are compared inside one run: each round runs every
+case once, in turn (A B C A B C ...), and a case's figure is its median over the rounds.
+Tables show each case as a ratio to a baseline case of the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class BenchEnv:
+    agora_url: str
+    prometheus_url: str
+    run_dir: str
+
+    @classmethod
+    def from_env(cls) -> BenchEnv:
+        return cls(
+            agora_url=os.environ.get("AGORA_URL", "http://127.0.0.1:8080"),
+            prometheus_url=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:18090"),
+            run_dir=os.environ.get("AGORA_RUN_DIR", ".run"),
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    errors: int  # non-2xx/3xx answers plus socket errors
+
+
+def local_only(url: str) -> None:
+    host = httpx.URL(url).host
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"benchmarks only target this machine, not {host}")
+
+
+def wrk(
+    name: str,
+    url: str,
+    *,
+    seconds: int = 10,
+    connections: int = 32,
+    threads: int = 2,
+    lua: str | None = None,
+) -> Result:
+    """One wrk run; `lua` is a wrk script (for POST bodies, headers, varying paths)."""
+    local_only(url)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    script_path = None
+    if lua:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+            handle.write(lua)
+            script_path = handle.name
+        command += ["-s", script_path]
+    try:
+        out = subprocess.run(
+            [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+        ).stdout
+    finally:
+        if script_path:
+            os.unlink(script_path)
+    latencies = {p: float(v) * UNIT[u] for p, v, u in LATENCY_LINE.findall(out)}
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        errors += int(match.group(1))
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        errors += sum(int(n) for n in match.groups())
+    return Result(name, rate, latencies["50"], latencies["90"], latencies["99"], errors)
+
+
+def interleaved(cases: Sequence[tuple[str, Callable[[], Result]]], rounds: int = 3) -> list[Result]:
+    """Run every case once per round, in turn; return each case's median result."""
+    runs: dict[str, list[Result]] = {name: [] for name, _ in cases}
+    for _ in range(rounds):
+        for name, case in cases:
+            runs[name].append(case())
+    return [_median(name, results) for name, results in runs.items()]
+
+
+def _median(name: str, results: list[Result]) -> Result:
+    return Result(
+        name,
+        statistics.median(r.requests_per_s for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p90_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+    )
+
+
+def table(results: Sequence[Result], baseline: str | None = None) -> str:
+    """A markdown table; with a baseline, each row's throughput as a ratio of it."""
+    base = next((r for r in results if r.name == baseline), None)
+    lines = [
+        "| case | req/s | ratio | p50 ms | p90 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = f"{r.requests_per_s / base.requests_per_s:.3f}" if base else "-"
+        lines.append(
+            f"| {r.name} | {r.requests_per_s:,.0f} | {ratio} | {r.p50_ms:.2f} | "
+            f"{r.p90_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """The machine a result came from, for BENCHMARKS.md."""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )

@@ -1,0 +1,74 @@
+"""Fault tests: traffic through the ingress while devstack's processes are disturbed.
+
+They need the devstack that `make integration` started (AGORA_RUN_DIR names it) to
+signal, stop and start its programs through supervisord.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.__main__ import program_pid, supervisorctl
+from devstack.layout import Layout
+
+
+@dataclass
+class Stack:
+    layout: Layout
+
+    def pid(self, program: str) -> int | None:
+        return program_pid(self.layout, program)
+
+    def state(self, program: str) -> str:
+        out = supervisorctl(self.layout, "status", program, check=False).stdout.split()
+        return out[1] if len(out) > 1 else "UNKNOWN"
+
+    def stop(self, program: str) -> None:
+        supervisorctl(self.layout, "stop", program)
+
+    def start(self, program: str) -> None:
+        supervisorctl(self.layout, "start", program, check=False)
+
+    def wait_running(
+        self, program: str, *, other_than: int | None = None, patience: float = 60
+    ) -> int:
+        """Wait until the program runs (with a new pid, if other_than is given)."""
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            pid = self.pid(program)
+            if self.state(program) == "RUNNING" and pid and pid != other_than:
+                return pid
+            time.sleep(0.2)
+        raise AssertionError(f"{program} not running again within {patience} s")
+
+    def log(self, name: str) -> str:
+        path = self.layout.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_ready(self, port: int, patience: float = 60) -> None:
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"127.0.0.1:{port} not ready within {patience} s")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    if not os.environ.get("AGORA_RUN_DIR"):
+        pytest.exit("AGORA_RUN_DIR is not set: run these through `make integration`", returncode=2)
+    layout = Layout.from_env()
+    if not Path(layout.supervisor_conf).exists():
+        pytest.exit(f"no devstack in {layout.run_dir}", returncode=2)
+    yield Stack(layout)
