@@ -1,272 +1,19 @@
-"""python -m devstack up | down | status | logs [service] | run -- command...
-
-`up` starts PostgreSQL, Redis (when a service uses it), nginx (ingress and Services),
-Prometheus and every replica under supervisord, runs migrations and demo data, waits
-for every readiness probe and prints the URLs. Running it again is harmless: configs are
-regenerated and only what changed restarts. `down` stops everything it started.
-"""
+"""python -m devstack up | down | status | logs [name] [-f] | run [--fresh] -- command..."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-import httpx
-
-from . import postgres, render
+from . import postgres
 from .layout import Layout
-from .topology import REPO, Workload, workloads
-
-
-def say(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
-class DevstackError(RuntimeError):
-    pass
-
-
-# ---------------------------------------------------------------- supervisord
-
-
-def supervisorctl(
-    layout: Layout, *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [render.venv_bin("supervisorctl"), "-c", str(layout.supervisor_conf), *args],
-        capture_output=True,
-        text=True,
-        check=check,
-    )
-
-
-def supervisord_pid(layout: Layout) -> int | None:
-    try:
-        pid = int(layout.supervisor_pidfile.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-    return pid
-
-
-def program_pid(layout: Layout, name: str) -> int | None:
-    out = supervisorctl(layout, "pid", name, check=False).stdout.strip()
-    return int(out) if out.isdigit() and int(out) > 0 else None
-
-
-# ---------------------------------------------------------------- up
-
-
-def load_secrets(layout: Layout, services: list[Workload]) -> dict[str, str]:
-    """One password per database, generated once and kept in the run directory."""
-    path = layout.secrets_file
-    secrets = json.loads(path.read_text()) if path.exists() else {}
-    for workload in services:
-        if workload.postgres and workload.name not in secrets:
-            secrets[workload.name] = postgres.new_password()
-    path.write_text(json.dumps(secrets, indent=2))
-    path.chmod(0o600)
-    return secrets
-
-
-def prepare_dirs(layout: Layout) -> None:
-    for sub in ("logs", "nginx/tmp", "redis", "prometheus-data", "metrics"):
-        (layout.run_dir / sub).mkdir(parents=True, exist_ok=True)
-    postgres.prepare_socket_dir(layout.socket_dir)
-
-
-def wait_http(url: str, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise DevstackError(f"{what} not ready at {url} after {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def up(layout: Layout) -> None:
-    started = time.monotonic()
-    services = workloads()
-    prepare_dirs(layout)
-    data_dir = postgres.data_dir_for(layout.run_dir)
-    if postgres.initdb(data_dir):
-        say(f"initialised PostgreSQL in {data_dir}")
-    secrets = load_secrets(layout, services)
-    server = postgres.Server(layout.postgres_port, layout.socket_dir)
-    dsns = {name: server.dsn(name, password) for name, password in secrets.items()}
-
-    layout.supervisor_conf.write_text(render.supervisord_conf(layout, services, dsns, data_dir))
-    (layout.run_dir / "nginx" / "nginx.conf").write_text(render.nginx_conf(layout, services))
-    (layout.run_dir / "prometheus.yml").write_text(render.prometheus_yml(layout, services))
-
-    if supervisord_pid(layout) is None:
-        say("starting supervisord (PostgreSQL, Redis, nginx, Prometheus)")
-        subprocess.run(
-            [render.venv_bin("supervisord"), "-c", str(layout.supervisor_conf)], check=True
-        )
-    else:
-        say("supervisord already running: applying changed configuration")
-        supervisorctl(layout, "reread")
-        supervisorctl(layout, "update")
-        supervisorctl(layout, "signal", "HUP", "nginx", check=False)
-        supervisorctl(layout, "signal", "HUP", "prometheus", check=False)
-
-    say(f"waiting for PostgreSQL on 127.0.0.1:{layout.postgres_port}")
-    asyncio.run(postgres.wait_ready(server, patience=60))
-    for workload in services:
-        if workload.postgres:
-            dsn = asyncio.run(
-                postgres.ensure_database(server, workload.name, secrets[workload.name])
-            )
-            result = subprocess.run(
-                [render.venv_bin("agora-migrate"), workload.name, "--seed"],
-                env={**os.environ, "DATABASE_URL": dsn},
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise DevstackError(f"migrations of {workload.name} failed:\n{result.stderr}")
-            say(f"migrated {result.stdout.strip()}")
-
-    say("starting services")
-    supervisorctl(layout, "start", "services:*", check=False)
-    replicas = layout.replicas(services)
-    for replica in replicas:
-        url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
-        try:
-            wait_http(url, timeout=60, what=replica.name)
-        except DevstackError:
-            log = layout.logs / f"{replica.name}.log"
-            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
-            raise DevstackError(
-                f"{replica.name} did not become ready; its log ends:\n{tail}"
-            ) from None
-        say(f"{replica.name} ready on 127.0.0.1:{replica.port}")
-    wait_http(f"{layout.prometheus_url}/-/ready", timeout=60, what="Prometheus")
-    wait_http(
-        f"{layout.ingress_url}/api/v1/{services[0].name}/openapi.json",
-        timeout=30,
-        what="the ingress",
-    )
-    print_urls(layout, services)
-    say(f"up in {time.monotonic() - started:.1f} s")
-
-
-def print_urls(layout: Layout, services: list[Workload]) -> None:
-    print()
-    print(f"  AGORA_URL (ingress)  {layout.ingress_url}")
-    print(f"  Prometheus           {layout.prometheus_url}")
-    urls = layout.service_urls(services)
-    for workload in services:
-        docs = f"{layout.ingress_url}/api/v1/{workload.name}/docs"
-        print(f"  {workload.name:<20} {urls[workload.name]}  (docs {docs})")
-    print(f"  logs                 {layout.logs}   (make logs)")
-    print()
-
-
-# ---------------------------------------------------------------- down, status, logs
-
-
-def down(layout: Layout) -> None:
-    pid = supervisord_pid(layout)
-    if pid is None:
-        say("devstack is not running")
-        return
-    say("stopping services, nginx, Prometheus, Redis and PostgreSQL")
-    os.kill(pid, signal.SIGTERM)  # supervisord stops every program, then itself
-    deadline = time.monotonic() + 90
-    while supervisord_pid(layout) is not None:
-        if time.monotonic() > deadline:
-            raise DevstackError(f"supervisord (pid {pid}) did not stop within 90 s")
-        time.sleep(0.2)
-    for pid, cmdline in leftovers(layout):
-        say(f"stopping leftover process {pid}: {cmdline[:100]}")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    say("stopped")
-
-
-def leftovers(layout: Layout) -> list[tuple[int, str]]:
-    """Processes still pointing into this devstack's directories (none, normally)."""
-    marks = (str(layout.run_dir), str(layout.socket_dir))
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(mark in cmdline for mark in marks):
-            found.append((int(proc.name), cmdline))
-    return found
-
-
-def status(layout: Layout) -> int:
-    if supervisord_pid(layout) is None:
-        say("devstack is not running (make up)")
-        return 1
-    print(supervisorctl(layout, "status", check=False).stdout)
-    for replica in layout.replicas(workloads()):
-        url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
-        try:
-            answer = httpx.get(url, timeout=2).text
-        except httpx.HTTPError as error:
-            answer = f"unreachable: {error}"
-        print(f"  {replica.name:<16} {answer}")
-    return 0
-
-
-def logs(layout: Layout, name: str | None, follow: bool) -> None:
-    files = sorted(layout.logs.glob(f"{name}*.log" if name else "*.log"))
-    if not files:
-        raise DevstackError(f"no logs under {layout.logs}")
-    command = ["tail", "-n", "50", *(["-F"] if follow else []), *map(str, files)]
-    os.execvp("tail", command)
-
-
-def wipe(layout: Layout) -> None:
-    """Forget all state (databases included) of a stopped devstack."""
-    if supervisord_pid(layout) is not None:
-        raise DevstackError(f"devstack in {layout.run_dir} is running; `down` it first")
-    for path in (layout.run_dir, postgres.data_dir_for(layout.run_dir)):
-        if path.exists():
-            say(f"removing {path}")
-            shutil.rmtree(path)
-
-
-def run(layout: Layout, command: list[str], *, fresh: bool) -> int:
-    """Up, run a command against it (AGORA_URL set), down again whatever happened."""
-    if fresh:
-        wipe(layout)
-    try:
-        up(layout)
-        env = {
-            **os.environ,
-            "AGORA_URL": layout.ingress_url,
-            "PROMETHEUS_URL": layout.prometheus_url,
-            "AGORA_RUN_DIR": str(layout.run_dir),
-        }
-        return subprocess.run(command, env=env, check=False).returncode
-    finally:
-        down(layout)
+from .stack import DevstackError, down, logs, run, status, up
+from .topology import REPO
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devstack", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="devstack", description="Agora on one machine.")
     sub = parser.add_subparsers(dest="verb", required=True)
     sub.add_parser("up")
     sub.add_parser("down")
@@ -296,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -15,26 +15,26 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.__main__ import program_pid, supervisorctl
 from devstack.layout import Layout
+from devstack.stack import program, program_pid, supervisorctl
 
 
 @dataclass
 class Stack:
     layout: Layout
 
-    def pid(self, program: str) -> int | None:
-        return program_pid(self.layout, program)
+    def pid(self, name: str) -> int | None:
+        return program_pid(self.layout, name)
 
-    def state(self, program: str) -> str:
-        out = supervisorctl(self.layout, "status", program, check=False).stdout.split()
+    def state(self, name: str) -> str:
+        out = supervisorctl(self.layout, "status", program(name), check=False).stdout.split()
         return out[1] if len(out) > 1 else "UNKNOWN"
 
-    def stop(self, program: str) -> None:
-        supervisorctl(self.layout, "stop", program)
+    def stop(self, name: str) -> None:
+        supervisorctl(self.layout, "stop", program(name))
 
-    def start(self, program: str) -> None:
-        supervisorctl(self.layout, "start", program, check=False)
+    def start(self, name: str) -> None:
+        supervisorctl(self.layout, "start", program(name), check=False)
 
     def wait_running(
         self, program: str, *, other_than: int | None = None, patience: float = 60
@@ -42,11 +42,11 @@ class Stack:
         """Wait until the program runs (with a new pid, if other_than is given)."""
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
-            pid = self.pid(program)
-            if self.state(program) == "RUNNING" and pid and pid != other_than:
+            pid = self.pid(name)
+            if self.state(name) == "RUNNING" and pid and pid != other_than:
                 return pid
             time.sleep(0.2)
-        raise AssertionError(f"{program} not running again within {patience} s")
+        raise AssertionError(f"{name} not running again within {patience} s")
 
     def log(self, name: str) -> str:
         path = self.layout.logs / f"{name}.log"
