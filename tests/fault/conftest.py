@@ -37,7 +37,7 @@ class Stack:
         supervisorctl(self.layout, "start", program(name), check=False)
 
     def wait_running(
-        self, program: str, *, other_than: int | None = None, patience: float = 60
+        self, name: str, *, other_than: int | None = None, patience: float = 60
     ) -> int:
         """Wait until the program runs (with a new pid, if other_than is given)."""
         deadline = time.monotonic() + patience
