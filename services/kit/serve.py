@@ -16,8 +16,6 @@ import tempfile
 from types import ModuleType
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-
 from .config import MULTIPROC_ENV, KitSettings, load_settings
 
 
@@ -33,6 +31,9 @@ def prepare_metrics_dir(service: str) -> str:
 
 
 def service_module(service: str) -> ModuleType:
+    """`catalog` is services/catalog/app.py; a dotted path names any module (tests, bench)."""
+    if "." in service:
+        return importlib.import_module(service)
     return importlib.import_module(f"services.{service.replace('-', '_')}.app")
 
 
@@ -76,29 +77,31 @@ def gunicorn_options(settings: KitSettings) -> dict[str, Any]:
     }
 
 
-class ServiceApplication(BaseApplication):  # type: ignore[misc]
-    def __init__(self, module: ModuleType, settings: KitSettings) -> None:
-        self.module = module
-        self.settings = settings
-        super().__init__()
+def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:
+    # Imported only now: gunicorn reads WEB_CONCURRENCY when imported, and a bad value
+    # must be reported by load_settings (naming the variable), not as a traceback.
+    from gunicorn.app.base import BaseApplication
 
-    def load_config(self) -> None:
-        for key, value in gunicorn_options(self.settings).items():
-            self.cfg.set(key, value)
+    class ServiceApplication(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in gunicorn_options(settings).items():
+                self.cfg.set(key, value)
 
-    def load(self) -> Any:
-        return self.module.create_app(self.settings)
+        def load(self) -> Any:
+            return module.create_app(settings)
+
+    ServiceApplication().run()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="agora-serve", description="Run one Agora service.")
-    parser.add_argument("service", help="a folder under services/, e.g. catalog")
+    parser.add_argument("service", help="a folder under services/ (catalog), or a module path")
     args = parser.parse_args(argv)
-    os.environ.setdefault("SERVICE_NAME", args.service)
+    os.environ.setdefault("SERVICE_NAME", args.service.rsplit(".", 1)[-1].replace("_", "-"))
     prepare_metrics_dir(args.service)
     module = service_module(args.service)
     settings = load_settings(getattr(module, "Settings", KitSettings))
-    ServiceApplication(module, settings).run()
+    run_gunicorn(module, settings)
 
 
 if __name__ == "__main__":
