@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 VALUES = REPO / "helm" / "agora" / "values.yaml"
+# Extra values files merged over values.yaml in order, like `helm -f` (os.pathsep-separated).
+OVERRIDES_ENV = "AGORA_VALUES"
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -50,15 +53,36 @@ def load_values(path: Path = VALUES) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+def stack_values() -> dict[str, Any]:
+    """values.yaml with the files named in $AGORA_VALUES merged over it."""
+    values = load_values()
+    for name in filter(None, os.environ.get(OVERRIDES_ENV, "").split(os.pathsep)):
+        path = Path(name) if Path(name).is_absolute() else REPO / name
+        values = deep_merge(values, load_values(path))
+    return values
+
+
 def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
-    """The enabled services, in name order, with defaults applied and checked."""
-    values = values if values is not None else load_values()
+    """The enabled services, in name order, with defaults applied and checked.
+
+    An upstream that names a disabled service is dropped (no <NAME>_URL): the caller then
+    uses its own default, e.g. facts the public API when factsource is off. One that
+    names no service at all is an error.
+    """
+    values = values if values is not None else stack_values()
     default = values.get("default", {})
+    specs = {
+        name: deep_merge(default, entry or {})
+        for name, entry in sorted(values.get("services", {}).items())
+    }
+    enabled = {name for name, spec in specs.items() if spec.get("enabled", True)}
     result = []
-    for name, entry in sorted(values.get("services", {}).items()):
-        spec = deep_merge(default, entry or {})
-        if not spec.get("enabled", True):
+    for name, spec in specs.items():
+        if name not in enabled:
             continue
+        unknown = [up for up in spec.get("upstreams", []) if up not in specs]
+        if unknown:
+            raise ValueError(f"{name}: upstreams {unknown} are not services")
         result.append(
             Workload(
                 name=name,
@@ -69,17 +93,12 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 ingress=list(spec.get("ingress", [])),
                 postgres=bool(spec.get("postgres")),
                 redis=bool(spec.get("redis")),
-                upstreams=list(spec.get("upstreams", [])),
+                upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),
                 raw=spec,
             )
         )
-    names = {w.name for w in result}
-    for workload in result:
-        missing = [up for up in workload.upstreams if up not in names]
-        if missing:
-            raise ValueError(f"{workload.name}: upstreams {missing} are not enabled services")
     return result
 
 

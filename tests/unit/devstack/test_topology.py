@@ -1,0 +1,52 @@
+"""devstack's reading of values.yaml: overrides files and upstreams that are switched off."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack.topology import OVERRIDES_ENV, REPO, load_values, workloads
+
+
+def by_name(values):
+    return {w.name: w for w in workloads(values)}
+
+
+def test_facts_calls_factsource_by_default(monkeypatch):
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)
+    services = by_name(None)
+    assert services["facts"].upstreams == ["factsource"]
+    assert services["factsource"].env["ARTIFICIAL_LATENCY_MS"] == "0"
+    assert "/api/v1/cats" in services["facts"].ingress
+
+
+def test_a_disabled_upstream_is_dropped():
+    values = load_values()
+    values["services"]["factsource"]["enabled"] = False
+    services = by_name(values)
+    assert "factsource" not in services
+    assert services["facts"].upstreams == []  # so facts falls back to the public API
+
+
+def test_an_unknown_upstream_is_an_error():
+    values = load_values()
+    values["services"]["facts"]["upstreams"] = ["factsauce"]
+    with pytest.raises(ValueError, match="factsauce"):
+        workloads(values)
+
+
+def test_overrides_files_merge_over_values_in_order(monkeypatch, tmp_path):
+    first = tmp_path / "first.yaml"
+    first.write_text("services:\n  factsource:\n    env: {ARTIFICIAL_LATENCY_MS: '7'}\n")
+    second = tmp_path / "second.yaml"
+    second.write_text("services:\n  factsource:\n    replicas: 2\n")
+    monkeypatch.setenv(OVERRIDES_ENV, f"{first}:{second}")
+    factsource = by_name(None)["factsource"]
+    assert factsource.env["ARTIFICIAL_LATENCY_MS"] == "7"
+    assert factsource.env["LOG_LEVEL"] == "INFO"  # maps merge: the default's keys stay
+    assert factsource.replicas == 2
+
+
+def test_the_bench_overrides_give_factsource_its_latency(monkeypatch):
+    monkeypatch.setenv(OVERRIDES_ENV, "bench/values.yaml")  # relative to the repository
+    assert (REPO / "bench" / "values.yaml").exists()
+    assert by_name(None)["factsource"].env["ARTIFICIAL_LATENCY_MS"] == "50"
