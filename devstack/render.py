@@ -257,6 +257,11 @@ http {{
     scgi_temp_path {root / "tmp" / "scgi"};
     # Bigger than any service's own limit, so the service answers 413 in the error shape.
     client_max_body_size 64m;
+    # Bodies and answers of a few dozen KiB stay in memory: past the default buffers
+    # (16k in, 8 x 4k out) nginx spooled them to temp files and a 70 KiB factcheck
+    # request took 44 ms instead of 3 (BENCHMARKS.md, Cat facts).
+    client_body_buffer_size 128k;
+    proxy_buffers 16 16k;
     server_tokens off;
 
     # Upstream keepalive: without it throughput fell 74 % (DESIGN.md 9).
