@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from devstack import postgres
-from services.kit.config import KitSettings
+from services.kit.config import KitSettings, load_settings
 from services.kit.migrate import migrate
 
 SERVICES_ROOT = Path(__file__).resolve().parents[2] / "services"
@@ -47,3 +47,12 @@ async def truncate_all(dsn: str) -> None:
 
 def settings_for(service: str, **overrides: object) -> KitSettings:
     return KitSettings(service_name=service, **overrides)
+
+
+def refused_setting(monkeypatch, capsys, cls: type[KitSettings], variable: str, value: str) -> str:
+    """What load_settings prints when `variable` is `value`: it must stop the process."""
+    monkeypatch.setenv("SERVICE_NAME", "sample")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit):
+        load_settings(cls)
+    return capsys.readouterr().err
