@@ -14,7 +14,11 @@ from . import postgres
 from .layout import Layout, Replica
 from .topology import REPO, Workload
 
-NGINX_UPSTREAM_IDLE = "60s"  # below gunicorn's keepalive (75 s): nginx closes idle first
+# nginx closes idle upstream connections after this: well before gunicorn would (75 s),
+# so a replica never closes a connection nginx is about to reuse, and before a draining
+# replica stops accepting (DRAIN_SECONDS in values.yaml stays above it), so no idle
+# connection to it is left to race with its shutdown.
+NGINX_UPSTREAM_IDLE = "1s"
 
 
 def venv_bin(name: str) -> str:
@@ -265,7 +269,10 @@ http {{
     proxy_set_header Host $host;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_connect_timeout 2s;
+    # A draining replica lets new connections time out rather than resetting them
+    # (services/kit/worker.py); on loopback a connect takes microseconds, so a short
+    # timeout moves such a request to another replica quickly. Nothing was sent yet.
+    proxy_connect_timeout 250ms;
     proxy_read_timeout 60s;
     # A replica that refuses connections (restarting, draining) is skipped.
     proxy_next_upstream error timeout;
@@ -276,8 +283,8 @@ http {{
 
     server {{  # the ingress
         listen 127.0.0.1:{layout.ingress_port} reuseport backlog=4096;
-        error_page 502 503 @unavailable;
-        error_page 504 @timeout;
+        error_page 502 503 =503 @unavailable;
+        error_page 504 =504 @timeout;
         location @unavailable {{ {_json_error(503, "Service unavailable", "unavailable")} }}
         location @timeout {{ {_json_error(504, "Upstream timed out", "timeout")} }}
 {chr(10).join(routes)}
