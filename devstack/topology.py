@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,14 @@ class Workload:
 
 
 def load_values(path: Path = VALUES) -> dict[str, Any]:
+    """values.yaml, then each file in AGORA_VALUES_EXTRA (':'-separated) merged on top,
+    as `helm -f` would: how `make bench` adds its baseline apps, say."""
     with path.open() as handle:
-        return yaml.safe_load(handle)
+        values = yaml.safe_load(handle)
+    for extra in filter(None, os.environ.get("AGORA_VALUES_EXTRA", "").split(":")):
+        with (REPO / extra).open() as handle:
+            values = deep_merge(values, yaml.safe_load(handle) or {})
+    return values
 
 
 def workloads(values: dict[str, Any] | None = None) -> list[Workload]:

@@ -51,7 +51,7 @@ class AgoraWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
         factory = getattr(self.wsgi, "__self__", None)  # serve.RunnerFactory
         app = getattr(factory, "app", None)
         delay = 0.0
-        if isinstance(app, web.Application):
+        if isinstance(app, web.Application) and READINESS in app:
             app[READINESS].draining = True
             delay = app[SETTINGS].drain_seconds
         self.log.info("SIGTERM: draining for %.1f s, then stopping", delay)
