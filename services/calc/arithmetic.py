@@ -13,17 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from services.kit.errors import ApiError
+from services.kit.errors import ApiError, field_error
 from services.kit.fields import MAX_INT_BITS
 
 Number = int | float
 
 MAX_NUMBERS = 10_000
 MAX_ANSWER_BITS = 1 << 20  # about 316 000 decimal digits in one answer
-
-
-def _detail(field: str, message: str, kind: str) -> dict[str, str]:
-    return {"field": field, "location": "body", "message": message, "type": kind}
 
 
 INT_LIMIT = f"more than {MAX_INT_BITS} bits"
@@ -35,7 +31,7 @@ def _too_large(what: str, limit: str, field: str = "numbers") -> ApiError:
         422,
         f"{what} is too large: {limit}",
         code="result_too_large",
-        details=[_detail(field, f"{what} is {limit}", "too_large")],
+        details=[field_error(field, f"{what} is {limit}", "too_large")],
     )
 
 
@@ -44,7 +40,7 @@ def division_by_zero(field: str) -> ApiError:
         422,
         "Cannot divide by zero",
         code="division_by_zero",
-        details=[_detail(field, "must not be zero", "division_by_zero")],
+        details=[field_error(field, "must not be zero", "division_by_zero")],
     )
 
 
@@ -135,7 +131,8 @@ def roots(numbers: Sequence[Number]) -> list[float]:
             + ", ".join(f"numbers[{i}]" for i in negative),
             code="validation_error",
             details=[
-                _detail(f"numbers.{i}", "must not be negative", "negative_root") for i in negative
+                field_error(f"numbers.{i}", "must not be negative", "negative_root")
+                for i in negative
             ],
         )
     return [math.sqrt(n) for n in _as_floats(numbers)]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from services.kit.api import Api, json_response
+from aiohttp import web
+from pydantic import BaseModel
+
+from services.kit.api import Api, Handler, json_response
 
 from . import arithmetic
 from .models import (
@@ -26,39 +30,35 @@ api = Api(
 )
 TOO_BIG = [413, 422]
 
-
-@api.post("/api/v1/calc/sum", summary="Sum", body=NumbersIn, response=SumOut, errors=TOO_BIG)
-async def calc_sum(request: web.Request, body: NumbersIn) -> web.Response:
-    return json_response({"sum": arithmetic.total(body.numbers)})
-
-
-@api.post(
-    "/api/v1/calc/product", summary="Product", body=NumbersIn, response=ProductOut, errors=TOO_BIG
-)
-async def calc_product(request: web.Request, body: NumbersIn) -> web.Response:
-    return json_response({"product": arithmetic.product(body.numbers)})
-
-
-@api.post(
-    "/api/v1/calc/squares",
-    summary="Square of each number",
-    body=NumbersIn,
-    response=SquaresOut,
-    errors=TOO_BIG,
-)
-async def calc_squares(request: web.Request, body: NumbersIn) -> web.Response:
-    return json_response({"squares": arithmetic.squares(body.numbers)})
+# The operations that take {"numbers": [...]} and answer {name: result}.
+ON_NUMBERS: dict[str, tuple[str, Callable[[Sequence[Any]], Any], type[BaseModel]]] = {
+    "sum": ("Sum", arithmetic.total, SumOut),
+    "product": ("Product", arithmetic.product, ProductOut),
+    "squares": ("Square of each number", arithmetic.squares, SquaresOut),
+    "roots": (
+        "Square root of each number (a negative one is a 400 naming its index)",
+        arithmetic.roots,
+        RootsOut,
+    ),
+}
 
 
-@api.post(
-    "/api/v1/calc/roots",
-    summary="Square root of each number (a negative one is a 400 naming its index)",
-    body=NumbersIn,
-    response=RootsOut,
-    errors=TOO_BIG,
-)
-async def calc_roots(request: web.Request, body: NumbersIn) -> web.Response:
-    return json_response({"roots": arithmetic.roots(body.numbers)})
+def _on_numbers(name: str, compute: Callable[[Sequence[Any]], Any]) -> Handler:
+    async def handler(request: web.Request, body: NumbersIn) -> web.Response:
+        return json_response({name: compute(body.numbers)})
+
+    handler.__name__ = f"calc_{name}"  # the OpenAPI operationId
+    return handler
+
+
+for _name, (_summary, _compute, _response) in ON_NUMBERS.items():
+    api.post(
+        f"/api/v1/calc/{_name}",
+        summary=_summary,
+        body=NumbersIn,
+        response=_response,
+        errors=TOO_BIG,
+    )(_on_numbers(_name, _compute))
 
 
 @api.post(

@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 import pydantic_core
 
+BIG_INTEGER = "Integer exceeds 64-bit range"  # orjson's refusal, the one case handled here
+
 
 def encode_default(value: object) -> object:
     if isinstance(value, Decimal):
@@ -26,9 +28,9 @@ def encode_default(value: object) -> object:
 def dumps(data: object, default: Callable[[Any], object] = encode_default) -> bytes:
     try:
         return orjson.dumps(data, default=default)
-    except orjson.JSONEncodeError:
-        # Most likely an integer beyond 64 bits; anything truly unserialisable fails
-        # here again, through `default`.
+    except orjson.JSONEncodeError as error:
+        if str(error) != BIG_INTEGER:
+            raise
         return pydantic_core.to_json(data, fallback=default, inf_nan_mode="null")
 
 

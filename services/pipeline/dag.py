@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -309,8 +310,9 @@ class _Run:
         self.operations = operations
         self.run_input = run_input
         self.limits = limits
-        self.loop = asyncio.get_running_loop()
-        self.started = self.loop.time()
+        # perf_counter, not loop.time(): uvloop's clock moves in whole milliseconds.
+        self.clock = time.perf_counter
+        self.started = self.clock()
         self.waiting_for = {name: len(deps) for name, deps in needs.items()}
         self.dependents: dict[str, list[str]] = {name: [] for name in steps}
         for name, deps in needs.items():
@@ -330,20 +332,26 @@ class _Run:
         for name, count in self.waiting_for.items():
             if count == 0:
                 self.start(name)
-        while self.running:
-            done, _ = await asyncio.wait(
-                self.running,
-                timeout=max(0.0, deadline - self.loop.time()),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if not done:
-                await self.time_out()
-                break
-            for task in done:
-                self.finished(self.running.pop(task))
+        try:
+            while self.running:
+                done, _ = await asyncio.wait(
+                    self.running,
+                    timeout=max(0.0, deadline - self.clock()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not done:
+                    await self.time_out()
+                    break
+                for task in done:
+                    self.finished(self.running.pop(task))
+        finally:
+            # Only left running if the caller was cancelled (client gone, request
+            # deadline): the steps must not outlive it.
+            for task in self.running:
+                task.cancel()
         # Results in the order the steps were given, whatever order they finished in.
         steps = {name: self.results[name] for name in self.steps}
-        return RunResult(self.ms(self.loop.time()), steps)
+        return RunResult(self.ms(self.clock()), steps)
 
     def start(self, name: str) -> None:
         task = asyncio.create_task(self.run_step(name), name=f"step {name}")
@@ -372,7 +380,7 @@ class _Run:
     async def run_step(self, name: str) -> None:
         step = self.steps[name]
         async with self.slots:
-            began = self.began[name] = self.loop.time()
+            began = self.began[name] = self.clock()
             timeout = step.timeout or self.limits.step_timeout
             scope = asyncio.timeout(timeout)
             try:
@@ -398,7 +406,7 @@ class _Run:
         self, name: str, began: float, *, output: Any = None, error: dict[str, Any] | None = None
     ) -> None:
         self.results[name] = StepResult(
-            FAILED if error else SUCCEEDED, output, error, self.ms(began), self.ms(self.loop.time())
+            FAILED if error else SUCCEEDED, output, error, self.ms(began), self.ms(self.clock())
         )
 
     async def time_out(self) -> None:
@@ -406,7 +414,7 @@ class _Run:
         for task in self.running:
             task.cancel()
         await asyncio.gather(*self.running, return_exceptions=True)
-        ended = self.loop.time()
+        ended = self.clock()
         why = f"the run did not finish within {self.limits.run_timeout * 1000:g} ms"
         for name in self.steps:
             if name in self.results:

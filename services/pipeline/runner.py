@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.kit.errors import ApiError
+from services.kit.errors import ApiError, field_error
 from services.kit.keys import HTTP_CLIENT
 
 from .dag import InvalidGraph, Limits, Operation, RunResult, Step, execute
@@ -50,14 +50,7 @@ def _at_most(name: str, value: float, limit: float) -> None:
             400,
             f"{name} is at most {limit:g} on this service",
             code="validation_error",
-            details=[
-                {
-                    "field": name,
-                    "location": "body",
-                    "message": f"must be at most {limit:g}",
-                    "type": "less_than_equal",
-                }
-            ],
+            details=[field_error(name, f"must be at most {limit:g}", "less_than_equal")],
         )
 
 

@@ -221,6 +221,25 @@ async def test_the_run_timeout_cancels_what_runs_and_skips_what_waits():
     assert waiting.status == SKIPPED and waiting.error["code"] == "run_timeout"
 
 
+async def test_cancelling_the_run_cancels_its_steps():
+    cancelled = asyncio.Event()
+
+    async def hang(step_input):
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    operations = {**OPERATIONS, "hang": Operation(hang)}
+    run = asyncio.create_task(execute({"h": Step("hang", {})}, operations))
+    await asyncio.sleep(0.05)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await asyncio.wait_for(cancelled.wait(), 1)
+
+
 # ---------------------------------------------------------------- checks before running
 
 
