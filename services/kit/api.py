@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-import orjson
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ApiError, validation_error
+from .jsoncodec import dumps
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -67,16 +66,6 @@ class ErrorBody(BaseModel):
 
 
 # ---------------------------------------------------------------- responses
-
-
-def _encode_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(data: object) -> bytes:
-    return orjson.dumps(data, default=_encode_default)
 
 
 def json_response(
