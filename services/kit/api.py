@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ApiError, validation_error
+from .errors import ApiError, field_error, validation_error
 from .jsoncodec import dumps
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -122,12 +122,7 @@ def path_id(request: web.Request, name: str = "id") -> int:
             f"{name} must be a positive integer",
             code="validation_error",
             details=[
-                {
-                    "field": name,
-                    "location": "path",
-                    "message": f"must be an integer from 1 to {MAX_ID}",
-                    "type": "int_parsing",
-                }
+                field_error(name, f"must be an integer from 1 to {MAX_ID}", "int_parsing", "path")
             ],
         )
     return int(text)
