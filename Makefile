@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTACK := $(BIN)/python -m devstack
 
-# The instance `make test` starts and stops, beside any `make up` of the user's.
+# The instances `make test` and `make bench` start and stop, beside any `make up` of the
+# user's. All ports stay below 32768, where the kernel picks ephemeral ports.
 TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=28080 AGORA_PORT_BASE=28000
-BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=38080 AGORA_PORT_BASE=38000
+BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=24080 AGORA_PORT_BASE=24000
 
 .PHONY: help setup up down status logs test lint unit integration bench lock clean
 
@@ -47,9 +48,8 @@ unit: setup ## unit tests (real PostgreSQL started on a free port)
 integration: setup ## integration and fault tests through the ingress of a fresh devstack
 	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault
 
-# bench/values.yaml is merged over values.yaml for the run (factsource's 50 ms latency).
-bench: setup ## benchmarks through the ingress of a fresh devstack (see BENCHMARKS.md); BENCH=cats for one
-	AGORA_VALUES=bench/values.yaml $(BENCH_STACK) $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
+bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
+	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
 
 lock: ## re-resolve constraints.txt from pyproject.toml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

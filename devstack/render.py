@@ -14,7 +14,11 @@ from . import postgres
 from .layout import Layout, Replica
 from .topology import REPO, Workload
 
-NGINX_UPSTREAM_IDLE = "60s"  # below gunicorn's keepalive (75 s): nginx closes idle first
+# nginx closes idle upstream connections after this: well before gunicorn would (75 s),
+# so a replica never closes a connection nginx is about to reuse, and before a draining
+# replica stops accepting (DRAIN_SECONDS in values.yaml stays above it), so no idle
+# connection to it is left to race with its shutdown.
+NGINX_UPSTREAM_IDLE = "1s"
 
 
 def venv_bin(name: str) -> str:
@@ -57,6 +61,7 @@ def replica_env(
         "WEB_CONCURRENCY": str(workload.workers),
         "PROMETHEUS_MULTIPROC_DIR": str(layout.metrics_dir(replica)),
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(REPO),  # modules outside services/ (bench baselines) import too
     }
     if workload.postgres:
         env["DATABASE_URL"] = dsns[workload.name]
@@ -101,7 +106,14 @@ def supervisord_conf(
         stopwaitsecs: int = 10,
         user: str | None = None,
         env: dict[str, str] | None = None,
+        own_log: bool = False,
     ) -> None:
+        log = logs / (name + ".log")
+        if own_log:
+            # The process appends to its log file itself: supervisord copying every line
+            # through a pipe costs more CPU than the service writing it (a Python process
+            # per log line, on a 2-core machine). exec keeps signals going to the service.
+            command = "/bin/sh -c " + shlex.quote(f"exec {command} >> {log} 2>&1")
         lines.extend(
             [
                 f"[program:{name}]",
@@ -115,7 +127,7 @@ def supervisord_conf(
                 f"stopwaitsecs={stopwaitsecs}",
                 "killasgroup=true",
                 "redirect_stderr=true",
-                f"stdout_logfile={logs / (name + '.log')}",
+                f"stdout_logfile={'NONE' if own_log else log}",
                 "stdout_logfile_maxbytes=20MB",
                 "stdout_logfile_backups=1",
             ]
@@ -196,6 +208,7 @@ def supervisord_conf(
             autostart=False,  # started by `devstack up` once migrations ran
             stopwaitsecs=grace + 5,
             env=replica_env(layout, replica, urls, dsns),
+            own_log=True,
         )
     lines.append("[group:services]")
     lines.append("programs=" + ",".join(r.name for r in replicas))
@@ -270,7 +283,10 @@ http {{
     proxy_set_header Host $host;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_connect_timeout 2s;
+    # A draining replica lets new connections time out rather than resetting them
+    # (services/kit/worker.py); on loopback a connect takes microseconds, so a short
+    # timeout moves such a request to another replica quickly. Nothing was sent yet.
+    proxy_connect_timeout 250ms;
     proxy_read_timeout 60s;
     # A replica that refuses connections (restarting, draining) is skipped.
     proxy_next_upstream error timeout;
@@ -281,8 +297,8 @@ http {{
 
     server {{  # the ingress
         listen 127.0.0.1:{layout.ingress_port} reuseport backlog=4096;
-        error_page 502 503 @unavailable;
-        error_page 504 @timeout;
+        error_page 502 503 =503 @unavailable;
+        error_page 504 =504 @timeout;
         location @unavailable {{ {_json_error(503, "Service unavailable", "unavailable")} }}
         location @timeout {{ {_json_error(504, "Upstream timed out", "timeout")} }}
 {chr(10).join(routes)}

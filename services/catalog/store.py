@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from services.kit.errors import ApiError, conflict
+from services.kit.errors import ApiError, conflict, field_error
 
 Row = dict[str, Any]
 PRODUCT_COLUMNS = "id, name, price, quantity, brand_id, created_at, updated_at"
@@ -17,9 +17,7 @@ def missing_brand(brand_id: int | None) -> ApiError:
     return ApiError(
         422,
         f"Brand {brand_id} does not exist",
-        details=[
-            {"field": "brand_id", "location": "body", "message": "no such brand", "type": "missing"}
-        ],
+        details=[field_error("brand_id", "no such brand", "missing")],
     )
 
 

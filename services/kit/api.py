@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-import orjson
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ApiError, validation_error
+from .errors import ApiError, field_error, validation_error
+from .jsoncodec import dumps
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -67,16 +66,6 @@ class ErrorBody(BaseModel):
 
 
 # ---------------------------------------------------------------- responses
-
-
-def _encode_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(data: object) -> bytes:
-    return orjson.dumps(data, default=_encode_default)
 
 
 def json_response(
@@ -133,12 +122,7 @@ def path_id(request: web.Request, name: str = "id") -> int:
             f"{name} must be a positive integer",
             code="validation_error",
             details=[
-                {
-                    "field": name,
-                    "location": "path",
-                    "message": f"must be an integer from 1 to {MAX_ID}",
-                    "type": "int_parsing",
-                }
+                field_error(name, f"must be an integer from 1 to {MAX_ID}", "int_parsing", "path")
             ],
         )
     return int(text)

@@ -54,6 +54,11 @@ class ApiError(Exception):
         )
 
 
+def field_error(field: str, message: str, kind: str, location: str = "body") -> dict[str, str]:
+    """One entry of `details`: the field, where it was, what is wrong, a machine type."""
+    return {"field": field, "location": location, "message": message, "type": kind}
+
+
 def not_found(what: str, ident: object) -> ApiError:
     return ApiError(404, f"{what} {ident} does not exist")
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 
 from .config import KitSettings
 from .context import deadline_var, request_id_var
 from .errors import ApiError
+from .jsoncodec import dumps, loads
 from .keys import HTTP_CLIENT, SETTINGS
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -125,7 +125,7 @@ class UpstreamResponse:
     body: bytes
 
     def json(self) -> Any:
-        return orjson.loads(self.body)
+        return loads(self.body)
 
     @property
     def ok(self) -> bool:
@@ -180,7 +180,7 @@ class HttpClient:
             send_headers[IDEMPOTENCY_HEADER] = idempotency_key
         body = None
         if json is not None:
-            body = orjson.dumps(json, default=str)
+            body = dumps(json, default=str)
             send_headers["Content-Type"] = "application/json"
         safe_to_repeat = method in IDEMPOTENT_METHODS or idempotency_key is not None
         attempts = 1 + (policy.retries if safe_to_repeat else 0)

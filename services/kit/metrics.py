@@ -47,6 +47,19 @@ HTTP_IN_FLIGHT = Gauge(
 )
 
 
+# prometheus-client's process collector sees only the scraped worker; these cover all.
+WORKER_MEMORY = Gauge(
+    "agora_worker_resident_memory_bytes",
+    "Resident memory of the service's worker processes.",
+    ("service",),
+    multiprocess_mode="livesum",
+)
+WORKER_CPU = Counter(
+    "agora_worker_cpu_seconds", "CPU time used by the service's worker processes.", ("service",)
+)
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
@@ -84,6 +97,9 @@ class RequestMetrics:
         self._records: dict[tuple[str, str, int], _RouteRecord] = {}
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._in_flight_gauge = HTTP_IN_FLIGHT.labels(service)
+        self._memory = WORKER_MEMORY.labels(service)
+        self._cpu = WORKER_CPU.labels(service)
+        self._cpu_seen = 0.0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -98,6 +114,7 @@ class RequestMetrics:
 
     def flush(self) -> None:
         self._in_flight_gauge.set(self.in_flight)
+        self._flush_process()
         for key, record in self._records.items():
             if not record.count:
                 continue
@@ -112,6 +129,18 @@ class RequestMetrics:
             histogram._sum.inc(record.seconds)
             record.count = 0
             record.seconds = 0.0
+
+
+    def _flush_process(self) -> None:
+        times = os.times()
+        cpu = times.user + times.system
+        self._cpu.inc(cpu - self._cpu_seen)
+        self._cpu_seen = cpu
+        try:
+            with open("/proc/self/statm") as statm:
+                self._memory.set(int(statm.read().split()[1]) * PAGE_SIZE)
+        except OSError:  # not Linux
+            pass
 
 
 def scrape_registry() -> CollectorRegistry:

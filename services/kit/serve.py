@@ -16,7 +16,13 @@ import tempfile
 from types import ModuleType
 from typing import Any
 
+from aiohttp import web
+
 from .config import MULTIPROC_ENV, KitSettings, load_settings
+
+# Above the load balancer's idle upstream timeout (nginx: 60 s), so the proxy closes
+# idle connections first and never reuses one the worker has just closed.
+KEEPALIVE = 75
 
 
 def prepare_metrics_dir(service: str) -> str:
@@ -47,9 +53,7 @@ def gunicorn_options(settings: KitSettings) -> dict[str, Any]:
         "worker_class": "services.kit.worker.AgoraWorker",
         "graceful_timeout": math.ceil(settings.shutdown_grace),
         "timeout": 30,
-        # Above the load balancer's idle upstream timeout (nginx: 60 s), so the proxy
-        # closes idle connections first and never reuses one the worker just closed.
-        "keepalive": 75,
+        "keepalive": KEEPALIVE,
         "max_requests": 0,  # no recycling: each new worker leaves metric files behind
         "control_socket_disable": True,  # gunicorn 24+ would write one under $HOME
         "accesslog": None,
@@ -77,6 +81,32 @@ def gunicorn_options(settings: KitSettings) -> dict[str, Any]:
     }
 
 
+class RunnerFactory:
+    """Builds, in each worker after the fork, the service's app and its AppRunner.
+
+    aiohttp's gunicorn worker accepts an async factory returning an AppRunner; keeping
+    both here lets the worker reach them on SIGTERM (readiness, open connections).
+    """
+
+    def __init__(self, module: ModuleType, settings: KitSettings, keepalive: float) -> None:
+        self.module = module
+        self.settings = settings
+        self.keepalive = keepalive
+        self.app: web.Application | None = None
+        self.runner: web.AppRunner | None = None
+
+    async def make(self) -> web.AppRunner:
+        self.app = self.module.create_app(self.settings)
+        self.runner = web.AppRunner(
+            self.app,
+            keepalive_timeout=self.keepalive,
+            access_log=None,  # the kit writes its own, cheaper, access log
+            shutdown_timeout=self.settings.shutdown_grace * 0.95,
+            handle_signals=False,
+        )
+        return self.runner
+
+
 def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:
     # Imported only now: gunicorn reads WEB_CONCURRENCY when imported, and a bad value
     # must be reported by load_settings (naming the variable), not as a traceback.
@@ -88,7 +118,7 @@ def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            return module.create_app(settings)
+            return RunnerFactory(module, settings, KEEPALIVE).make
 
     ServiceApplication().run()
 

@@ -1,7 +1,10 @@
-"""The gunicorn worker: aiohttp's uvloop worker with a drain period on SIGTERM."""
+"""The gunicorn worker: aiohttp's uvloop worker with a graceful drain on SIGTERM."""
 
 from __future__ import annotations
 
+import ctypes
+import socket
+import struct
 from types import FrameType
 
 from aiohttp import web
@@ -9,10 +12,33 @@ from aiohttp.worker import GunicornUVLoopWebWorker
 
 from .keys import READINESS, SETTINGS
 
+SO_ATTACH_FILTER = 26  # Linux
+# Time for connections the kernel accepted before the filter to be picked up.
+ACCEPT_QUEUE_FLUSH = 0.2
+
+
+def refuse_new_connections(listener: socket.socket) -> bool:
+    """Drop every new connection attempt on a listening socket, keep the queued ones.
+
+    Closing a listener resets the connections waiting in its accept queue: a proxy that
+    had already sent a request on one sees the request fail, and may not retry a POST.
+    A socket filter that drops all packets makes new SYNs go unanswered instead (the
+    proxy's connect times out and it tries another replica; nothing was sent), while
+    the queue empties; then the listener can close without resetting anything.
+    """
+    drop_all = (ctypes.c_ubyte * 8).from_buffer_copy(struct.pack("HBBI", 0x06, 0, 0, 0))
+    program = struct.pack("HL", 1, ctypes.addressof(drop_all))  # struct sock_fprog
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, program)
+    except OSError:
+        return False  # not Linux: the listener just closes
+    return True
+
 
 class AgoraWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
     """SIGTERM: readiness turns false at once and requests keep being served for
-    DRAIN_SECONDS (so load balancers notice and move away), then the listener closes,
+    DRAIN_SECONDS (answers say `Connection: close`), so load balancers move away; then
+    new connections are refused without resetting queued ones, the listener closes,
     in-flight requests finish and the worker exits 0 within gunicorn's graceful timeout.
     """
 
@@ -22,13 +48,18 @@ class AgoraWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
         if self._draining:
             return
         self._draining = True
-        app = self.wsgi
+        factory = getattr(self.wsgi, "__self__", None)  # serve.RunnerFactory
+        app = getattr(factory, "app", None)
         delay = 0.0
-        if isinstance(app, web.Application):
+        if isinstance(app, web.Application) and READINESS in app:
             app[READINESS].draining = True
             delay = app[SETTINGS].drain_seconds
         self.log.info("SIGTERM: draining for %.1f s, then stopping", delay)
-        self.loop.call_later(delay, self._stop_serving)
+        self.loop.call_later(delay, self._refuse_new_connections)
+
+    def _refuse_new_connections(self) -> None:
+        refused = all(refuse_new_connections(listener) for listener in self.sockets)
+        self.loop.call_later(ACCEPT_QUEUE_FLUSH if refused else 0.0, self._stop_serving)
 
     def _stop_serving(self) -> None:
         self.alive = False

@@ -17,6 +17,7 @@ import pytest
 
 from devstack.layout import Layout
 from devstack.stack import program, program_pid, supervisorctl
+from devstack.topology import workloads
 
 
 @dataclass
@@ -47,6 +48,10 @@ class Stack:
                 return pid
             time.sleep(0.2)
         raise AssertionError(f"{name} not running again within {patience} s")
+
+    def port(self, name: str) -> int:
+        """The 127.0.0.1 port of a replica, e.g. catalog-0."""
+        return next(r.port for r in self.layout.replicas(workloads()) if r.name == name)
 
     def log(self, name: str) -> str:
         path = self.layout.logs / f"{name}.log"

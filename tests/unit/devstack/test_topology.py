@@ -1,10 +1,12 @@
-"""devstack's reading of values.yaml: overrides files and upstreams that are switched off."""
+"""devstack's reading of values.yaml: extra values files, and upstreams switched off."""
 
 from __future__ import annotations
 
 import pytest
 
-from devstack.topology import OVERRIDES_ENV, REPO, load_values, workloads
+from devstack.topology import REPO, load_values, workloads
+
+OVERRIDES_ENV = "AGORA_VALUES_EXTRA"
 
 
 def by_name(values):
@@ -19,7 +21,8 @@ def test_facts_calls_factsource_by_default(monkeypatch):
     assert "/api/v1/cats" in services["facts"].ingress
 
 
-def test_a_disabled_upstream_is_dropped():
+def test_a_disabled_upstream_is_dropped(monkeypatch):
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)
     values = load_values()
     values["services"]["factsource"]["enabled"] = False
     services = by_name(values)
@@ -27,7 +30,8 @@ def test_a_disabled_upstream_is_dropped():
     assert services["facts"].upstreams == []  # so facts falls back to the public API
 
 
-def test_an_unknown_upstream_is_an_error():
+def test_an_unknown_upstream_is_an_error(monkeypatch):
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)
     values = load_values()
     values["services"]["facts"]["upstreams"] = ["factsauce"]
     with pytest.raises(ValueError, match="factsauce"):

@@ -118,6 +118,12 @@ def test_requests_on_every_worker_are_counted_once(served):
     assert served.metric("http_requests_total", **labels) == 120
 
 
+def test_process_metrics_cover_every_worker(served):
+    httpx.get(f"{served.url}/api/v1/sample/hello")
+    assert eventually(lambda: served.metric("agora_worker_resident_memory_bytes") > 2 * 20e6)
+    assert served.metric("agora_worker_cpu_seconds_total") > 0
+
+
 def test_in_flight_is_summed_over_live_workers(served):
     threads = [
         threading.Thread(

@@ -1,0 +1,102 @@
+"""What every service shares, seen through the ingress: ids, errors, docs, Prometheus."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+import pytest
+
+from devstack.topology import workloads
+
+SERVICES = workloads()
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> httpx.Client:
+    url = os.environ.get("PROMETHEUS_URL")
+    if not url:
+        pytest.exit("PROMETHEUS_URL is not set: run these through `make integration`", returncode=2)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        yield client
+
+
+def query(prometheus: httpx.Client, expression: str) -> dict[str, float]:
+    """An instant query, as {pod: value}."""
+    result = prometheus.get("/api/v1/query", params={"query": expression}).json()
+    assert result["status"] == "success", result
+    return {r["metric"].get("pod", ""): float(r["value"][1]) for r in result["data"]["result"]}
+
+
+def test_request_id_is_echoed_through_the_ingress(agora):
+    resp = agora.get("/api/v1/products", headers={"X-Request-ID": "it-req-1"})
+    assert resp.headers["X-Request-ID"] == "it-req-1"
+    made = agora.get("/api/v1/products")
+    assert made.headers["X-Request-ID"]
+
+
+def test_unknown_path_is_404_in_shape(agora):
+    for path in ("/no/such/thing", "/api/v1/products/1/nothing"):
+        resp = agora.get(path)
+        assert resp.status_code == 404
+        assert set(resp.json()) == {"error", "code", "details"}
+
+
+def test_wrong_method_is_405_with_allow(agora):
+    resp = agora.request("PATCH", "/api/v1/products")
+    assert resp.status_code == 405
+    assert "GET" in resp.headers["Allow"] and resp.json()["code"] == "method_not_allowed"
+
+
+def test_wrong_content_type_is_415(agora):
+    resp = agora.post("/api/v1/users", content="name=Ivo", headers={"Content-Type": "text/plain"})
+    assert resp.status_code == 415
+
+
+@pytest.mark.parametrize("service", [w.name for w in SERVICES if w.ingress])
+def test_every_service_has_openapi_and_docs(agora, service):
+    doc = agora.get(f"/api/v1/{service}/openapi.json")
+    assert doc.status_code == 200 and doc.json()["openapi"].startswith("3.")
+    assert doc.json()["paths"]
+    page = agora.get(f"/api/v1/{service}/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+
+
+def test_prometheus_scrapes_every_replica(prometheus):
+    expected = {f"{w.name}-{i}" for w in SERVICES for i in range(w.replicas)}
+    deadline = time.monotonic() + 30
+    while True:
+        targets = prometheus.get("/api/v1/targets").json()["data"]["activeTargets"]
+        up = {t["labels"].get("pod") for t in targets if t["health"] == "up"}
+        if expected <= up or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert expected <= up, f"not up: {expected - up}"
+
+
+def test_traffic_spreads_over_replicas_and_counters_grow(agora, prometheus):
+    product = agora.post("/api/v1/products", json={"name": "Counted", "price": 1, "quantity": 1})
+    path = f"/api/v1/products/{product.json()['id']}"
+    expression = (
+        "sum by (pod) (http_requests_total"
+        '{app="catalog",route="/api/v1/products/{id}",status="200"})'
+    )
+    before = query(prometheus, expression)
+    requests = 200
+    for _ in range(requests):
+        # a new connection each time, as many clients would: the ingress spreads them
+        assert httpx.get(agora.base_url.join(path)).status_code == 200
+    replicas = {
+        f"catalog-{i}" for i in range(next(w.replicas for w in SERVICES if w.name == "catalog"))
+    }
+    deadline = time.monotonic() + 30
+    while True:
+        after = query(prometheus, expression)
+        grown = {pod: after.get(pod, 0) - before.get(pod, 0) for pod in replicas}
+        if sum(grown.values()) >= requests or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    # at least ours: requests of earlier tests may still be on their way into Prometheus
+    assert sum(grown.values()) >= requests, grown
+    assert all(count > 0 for count in grown.values()), f"a replica got nothing: {grown}"
