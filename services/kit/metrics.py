@@ -130,7 +130,6 @@ class RequestMetrics:
             record.count = 0
             record.seconds = 0.0
 
-
     def _flush_process(self) -> None:
         times = os.times()
         cpu = times.user + times.system
