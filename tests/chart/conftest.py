@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ class Rendered:
     objects: list[dict[str, Any]]
     values: dict[str, Any]
 
-    @property
+    @cached_property
     def workloads(self) -> list[Workload]:
         return workloads(self.values)
 
