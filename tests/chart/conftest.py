@@ -85,9 +85,7 @@ class Rendered:
     def pod_templates(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """(owner object, pod template {metadata, spec}) of everything that runs pods."""
         for obj in self.objects:
-            if obj["kind"] in ("Deployment", "StatefulSet"):
-                yield obj, obj["spec"]["template"]
-            elif obj["kind"] == "Job":
+            if obj["kind"] in ("Deployment", "StatefulSet", "Job"):
                 yield obj, obj["spec"]["template"]
             elif obj["kind"] == "Pod":
                 yield obj, {"metadata": obj["metadata"], "spec": obj["spec"]}

@@ -90,7 +90,8 @@ def test_same_replicas_commands_and_probes(layout: Layout, default_render: Rende
     for workload in default_render.workloads:
         deployment = default_render.get("Deployment", workload.name)
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        assert deployment["spec"]["replicas"] == sum(r.workload.name == workload.name for r in replicas)
+        count = sum(r.workload.name == workload.name for r in replicas)
+        assert deployment["spec"]["replicas"] == count
         assert container["command"] == workload.command
         probes = {k: container[f"{k}Probe"]["httpGet"]["path"] for k in workload.probes}
         assert probes == workload.probes
@@ -143,6 +144,7 @@ def relabel(labels: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, st
 
 def discovered(pod: dict[str, Any], name: str, ip: str, port: int) -> dict[str, str]:
     """The target kubernetes_sd (role: pod) gives Prometheus for one container port."""
+
     def sanitise(key: str) -> str:
         return re.sub(r"[^a-zA-Z0-9_]", "_", key)
 
@@ -179,7 +181,8 @@ def test_prometheus_labels_targets_like_devstack(layout: Layout, default_render:
         container = pod["spec"].get("containers", [])[0]
         for port in container.get("ports", []):
             ip = f"10.0.0.{index + 1}"
-            target = relabel(discovered(pod, name, ip, port["containerPort"]), job["relabel_configs"])
+            labels = discovered(pod, name, ip, port["containerPort"])
+            target = relabel(labels, job["relabel_configs"])
             if target is None:
                 continue
             assert target["__address__"] == f"{ip}:{port['containerPort']}"

@@ -83,15 +83,20 @@ def port_matches(rule: dict[str, Any], port: int, protocol: str) -> bool:
 
 
 def direction_allows(
-    policies: list[dict[str, Any]], direction: str, subject: Endpoint, other: Endpoint,
-    port: int, protocol: str,
+    policies: list[dict[str, Any]],
+    direction: str,
+    subject: Endpoint,
+    other: Endpoint,
+    port: int,
+    protocol: str,
 ) -> bool:
     """Ingress to `subject` from `other`, or egress from `subject` to `other`."""
     if subject.ip is not None or subject.namespace != NAMESPACE:
         return True  # not governed by this release's policies
     peers_key = "from" if direction == "Ingress" else "to"
     governing = [
-        p for p in policies
+        p
+        for p in policies
         if direction in p["spec"]["policyTypes"]
         and selector_matches(p["spec"]["podSelector"], subject.labels)
     ]
@@ -105,8 +110,9 @@ def direction_allows(
     )
 
 
-def allowed(rendered: Rendered, source: Endpoint, target: Endpoint, port: int,
-            protocol: str = "TCP") -> bool:
+def allowed(
+    rendered: Rendered, source: Endpoint, target: Endpoint, port: int, protocol: str = "TCP"
+) -> bool:
     policies = rendered.of_kind("NetworkPolicy")
     return direction_allows(policies, "Egress", source, target, port, protocol) and (
         direction_allows(policies, "Ingress", target, source, port, protocol)
@@ -137,7 +143,8 @@ def test_every_pod_is_denied_by_default_and_given_its_own_policy(guarded: Render
     for name, pod in pods(guarded).items():
         assert selector_matches(deny["podSelector"], pod.labels), name
         own = [
-            p for p in policies
+            p
+            for p in policies
             if p["metadata"]["name"] not in shared
             and selector_matches(p["spec"]["podSelector"], pod.labels)
         ]
@@ -173,7 +180,8 @@ def test_prometheus_scrapes_every_service_port(guarded: Rendered) -> None:
             assert not allowed(guarded, scraper, endpoints[workload.name], workload.port + 1)
     if OPERATOR_PROMETHEUS not in scrapers:
         for workload in guarded.workloads:
-            assert not allowed(guarded, OPERATOR_PROMETHEUS, endpoints[workload.name], workload.port)
+            pod = endpoints[workload.name]
+            assert not allowed(guarded, OPERATOR_PROMETHEUS, pod, workload.port)
 
 
 def test_only_the_services_that_use_them_reach_postgres_and_redis(guarded: Rendered) -> None:

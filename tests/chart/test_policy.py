@@ -43,22 +43,26 @@ def checkov_object(resource: str) -> str:
     return f"{kind}/{rest.partition('.')[2] or rest}"
 
 
-@pytest.fixture(scope="session")
-def checkov_failures(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, str]]:
-    """(check, object, file) of every failed check, over all renders and the Dockerfile."""
+def checkov(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """checkov offline (no download of its guidelines), failed checks as JSON."""
     if not CHECKOV.exists():
         raise RuntimeError(f"{CHECKOV} is missing: run `make setup`")
-    folder = tmp_path_factory.mktemp("renders")
-    for name, files in VALUE_SETS.items():
-        (folder / f"{name}.yaml").write_text(render_text(*value_args(files)))
-    (folder / "Dockerfile").write_text((REPO / "Dockerfile").read_text())
-    result = subprocess.run(
-        [CHECKOV, "--directory", folder, "--framework", "kubernetes", "dockerfile"]
-        + ["--output", "json", "--skip-download", "--quiet"],
+    return subprocess.run(
+        [CHECKOV, *args, "--output", "json", "--skip-download", "--quiet"],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def checkov_failures(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, str]]:
+    """(check, object, file) of every failed check, over all renders and the Dockerfile."""
+    folder = tmp_path_factory.mktemp("renders")
+    for name, files in VALUE_SETS.items():
+        (folder / f"{name}.yaml").write_text(render_text(*value_args(files)))
+    (folder / "Dockerfile").write_text((REPO / "Dockerfile").read_text())
+    result = checkov("--directory", folder, "--framework", "kubernetes", "dockerfile")
     reports = json.loads(result.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     assert {r["check_type"] for r in reports} == {"kubernetes", "dockerfile"}, result.stderr
@@ -93,12 +97,8 @@ def test_checkov_really_checks(renders: dict[str, Rendered], tmp_path: Path) -> 
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     container["securityContext"] = {"privileged": True}
     (tmp_path / "privileged.yaml").write_text(yaml.safe_dump(deployment))
-    result = subprocess.run(
-        [CHECKOV, "--file", tmp_path / "privileged.yaml", "--framework", "kubernetes"]
-        + ["--output", "json", "--skip-download", "--quiet", "--check", "CKV_K8S_16"],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = checkov(
+        "--file", tmp_path / "privileged.yaml", "--framework", "kubernetes", "--check", "CKV_K8S_16"
     )
     failed = json.loads(result.stdout)["results"]["failed_checks"]
     assert [f["check_id"] for f in failed] == ["CKV_K8S_16"]
