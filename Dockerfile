@@ -31,9 +31,11 @@ ENV PATH=/opt/agora/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PROMETHEUS_MULTIPROC_DIR=/run/agora/metrics
+# The metrics directory is world-writable and sticky like /tmp: `docker run --tmpfs`
+# gives the tmpfs the mode of the directory it covers (but not its owner).
 RUN useradd --system --uid ${UID} --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin agora \
-    && install -d -o ${UID} -g ${UID} -m 0750 /run/agora/metrics
+    && install -d -m 1777 /run/agora/metrics
 COPY --from=build /opt/agora /opt/agora
 USER ${UID}:${UID}
 EXPOSE 8000
