@@ -18,7 +18,7 @@ declare -A SHA256=(
 bin="$VENV/bin"
 if [[ -x "$bin/helm" && -x "$bin/kubectl" ]] \
     && [[ "$("$bin/helm" version --template '{{.Version}}')" == "$HELM_VERSION" ]] \
-    && "$bin/kubectl" version --client | grep -qx "Client Version: $KUBECTL_VERSION"; then
+    && "$bin/kubectl" version --client | grep -x "Client Version: $KUBECTL_VERSION" >/dev/null; then
     exit 0
 fi
 

@@ -21,6 +21,8 @@ from .conftest import MEASUREMENTS, docker, wait_until
 
 METRICS_DIR = "/run/agora/metrics"  # the Dockerfile's PROMETHEUS_MULTIPROC_DIR
 UNREACHABLE = "http://127.0.0.1:9"  # upstreams: readiness never depends on them
+# The first test also builds the base image (debootstrap) and the image.
+pytestmark = pytest.mark.timeout(900)
 
 
 def host_pid(container: str) -> int:
@@ -140,6 +142,7 @@ def test_docker_stop_ends_the_container_cleanly_within_the_grace_period(
     started = time.monotonic()
     docker("stop", "--time", str(grace + 10), name)
     elapsed = time.monotonic() - started
+    MEASUREMENTS[f"docker stop: {workload.name}"] = f"{elapsed:.2f} s"
     assert docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     assert elapsed < grace
     assert not ready(url)
