@@ -324,7 +324,9 @@ def test_migrations_run_as_a_hook_for_every_postgres_service(rendered: Rendered)
 def test_helm_test_calls_every_readiness_probe_through_its_service(rendered: Rendered) -> None:
     pod = rendered.get("Pod", "agora-test-readyz")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    urls = pod["spec"]["containers"][0]["command"][3:]
+    python, flag, script, *urls = pod["spec"]["containers"][0]["command"]
+    assert (python, flag) == ("python", "-c")
+    compile(script, "readyz", "exec")
     ports = service_ports(rendered)
     expected = {f"http://{w.name}:{w.port}{w.probes['readiness']}" for w in rendered.workloads}
     assert set(urls) == expected
