@@ -79,9 +79,18 @@ same fallback devstack/topology.py applies), as JSON: fromJson (include "agora.s
 {{- . | upper | replace "-" "_" -}}
 {{- end -}}
 
+{{/* The names of the services whose `key` (postgres, redis) is true, as JSON:
+fromJson (include "agora.servicesUsing" (dict "root" $ "key" "postgres")) */}}
+{{- define "agora.servicesUsing" -}}
+{{- $names := list -}}
+{{- range $name, $service := fromJson (include "agora.services" .root) -}}
+{{- if get $service $.key -}}{{- $names = append $names $name -}}{{- end -}}
+{{- end -}}
+{{- toJson (dict "names" $names) -}}
+{{- end -}}
+
 {{- define "agora.anyService" -}}
-{{- $services := fromJson (include "agora.services" .root) -}}
-{{- range $services -}}{{- if get . $.key -}}true{{- end -}}{{- end -}}
+{{- if (fromJson (include "agora.servicesUsing" .)).names -}}true{{- end -}}
 {{- end -}}
 
 {{/* "true" when a bundled PostgreSQL is rendered: enabled and some service uses it. */}}
@@ -241,4 +250,60 @@ seccompProfile:
   emptyDir:
     medium: Memory
     sizeLimit: 64Mi
+{{- end -}}
+
+
+{{/* ---------------------------------------------------------------- backends */}}
+
+{{/* The Service of a StatefulSet backend and its headless twin (the StatefulSet's
+serviceName). (dict root name selectorName labels port portName) */}}
+{{- define "agora.backendServices" -}}
+{{- range $suffix := list "" "-headless" }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $.name }}{{ $suffix }}
+  namespace: {{ $.root.Release.Namespace }}
+  labels:
+    {{- $.labels | nindent 4 }}
+spec:
+  {{- if $suffix }}
+  clusterIP: None
+  {{- else }}
+  type: ClusterIP
+  {{- end }}
+  selector:
+    {{- include "agora.selectorLabels" (dict "root" $.root "name" $.selectorName) | nindent 4 }}
+  ports:
+    - name: {{ $.portName }}
+      port: {{ $.port }}
+      targetPort: {{ $.portName }}
+      protocol: TCP
+{{- end }}
+{{- end -}}
+
+{{/* A backend only its clients reach: ingress from the named pods of this release on
+one port, no egress. (dict root name selectorName labels port clients) */}}
+{{- define "agora.backendNetworkPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- .labels | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "agora.selectorLabels" (dict "root" .root "name" .selectorName) | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    - from:
+        - podSelector:
+            matchExpressions:
+              - {key: app.kubernetes.io/instance, operator: In, values: [{{ .root.Release.Name }}]}
+              - {key: app.kubernetes.io/name, operator: In, values: {{ toJson .clients }}}
+      ports: [{port: {{ .port }}, protocol: TCP}]
+  egress: []
 {{- end -}}
