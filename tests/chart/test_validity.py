@@ -78,3 +78,17 @@ def test_the_values_schema_rejects_typos(setting: str, complaint: str) -> None:
 def test_inconsistent_values_fail_with_a_message(setting: str, complaint: str) -> None:
     with pytest.raises(AssertionError, match=complaint):
         render_text("--set", setting)
+
+
+@pytest.mark.parametrize("value_set", ["default", "no-prometheus"])
+def test_notes_tell_how_to_reach_the_ingress_and_prometheus(value_set: str) -> None:
+    result = helm(
+        "install", "agora", CHART, "--dry-run=client", "--namespace", "agora",
+        "--set", "ingress.publicUrl=http://localhost:8090/", *value_args(VALUE_SETS[value_set]),
+    )  # fmt: skip
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "http://localhost:8090/" in notes
+    assert "/api/v1/brands, /api/v1/products, /api/v1/catalog" in notes
+    prometheus = "kubectl -n agora port-forward service/agora-prometheus 9090:9090"
+    assert (prometheus in notes) == (value_set == "default")
+    assert "helm test agora -n agora" in notes
