@@ -77,12 +77,16 @@ def container(
         try:
             wait_until(lambda: ready(url), 30, f"{workload.name} never became ready")
         except TimeoutError as error:
-            logs = docker("logs", name, check=False)
-            raise AssertionError(f"{error}; its log ends:\n{logs.stderr[-3000:]}") from None
+            raise AssertionError(f"{error}; its log ends:\n{container_log(name)}") from None
         MEASUREMENTS[f"start to ready: {workload.name}"] = f"{time.monotonic() - started:.2f} s"
         yield name, url, workload
     finally:
         docker("rm", "--force", name, check=False)
+
+
+def container_log(name: str) -> str:
+    logs = docker("logs", name, check=False)
+    return (logs.stdout + logs.stderr)[-3000:]
 
 
 def ready(url: str) -> bool:
@@ -145,7 +149,7 @@ def test_docker_stop_ends_the_container_cleanly_within_the_grace_period(
     MEASUREMENTS[f"docker stop: {workload.name}"] = f"{elapsed:.2f} s"
     assert docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     # gunicorn exits 0 even when it had to kill a worker at the end of its graceful timeout
-    assert elapsed < grace, docker("logs", name).stderr[-3000:]
+    assert elapsed < grace, container_log(name)
     assert not ready(url)
 
 
