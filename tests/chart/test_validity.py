@@ -42,7 +42,8 @@ def test_the_service_monitor_selects_the_service_ports(renders: dict[str, Render
         for s in renders["operator"].of_kind("Service")
         if selector.items() <= s["metadata"]["labels"].items()
     ]
-    assert sorted(s["metadata"]["name"] for s in services) == ["catalog", "users"]
+    expected = sorted(w.name for w in renders["operator"].workloads)
+    assert sorted(s["metadata"]["name"] for s in services) == expected
     assert all(s["spec"]["ports"][0]["name"] == "http" for s in services)
     (endpoint,) = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
