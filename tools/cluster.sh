@@ -67,8 +67,9 @@ install_ingress_nginx() {
     say "installing ingress-nginx $INGRESS_NGINX_VERSION"
     kubectl --context "$CONTEXT" apply -f "$INGRESS_NGINX_MANIFEST" >/dev/null
     say "waiting for the ingress controller"
-    kubectl --context "$CONTEXT" -n ingress-nginx wait pod --for=condition=ready \
-        --selector=app.kubernetes.io/component=controller --timeout=300s
+    # rollout status, unlike `wait pod`, also waits for pods that do not exist yet
+    kubectl --context "$CONTEXT" -n ingress-nginx rollout status \
+        deployment/ingress-nginx-controller --timeout=300s
 }
 
 deploy() {
