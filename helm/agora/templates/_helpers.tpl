@@ -1,0 +1,309 @@
+{{/*
+Names, labels and the values every template derives from values.yaml.
+*/}}
+
+{{- define "agora.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The name of a platform component: <fullname>-postgresql, <fullname>-redis, ... */}}
+{{- define "agora.componentName" -}}
+{{- printf "%s-%s" (include "agora.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: stable for the life of a workload, never free-form. (dict root name) */}}
+{{- define "agora.selectorLabels" -}}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- end -}}
+
+{{/* Every label: the selector labels plus what describes the release. (dict root name component) */}}
+{{- define "agora.labels" -}}
+{{ include "agora.selectorLabels" . }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: agora
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Every pod of this release (the scope of the default-deny and DNS policies). */}}
+{{- define "agora.releaseSelector" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+The enabled services, each merged over `default:` (maps merged, lists replaced: the
+same fallback devstack/topology.py applies), as JSON: fromJson (include "agora.services" .)
+*/}}
+{{- define "agora.services" -}}
+{{- $services := dict -}}
+{{- range $name, $entry := .Values.services -}}
+{{- $service := mergeOverwrite (deepCopy $.Values.default) (deepCopy (default dict $entry)) -}}
+{{- if $service.enabled -}}
+{{- $_ := set $services $name $service -}}
+{{- end -}}
+{{- end -}}
+{{- $routes := dict -}}
+{{- range $name, $service := $services -}}
+{{- if not $service.command -}}
+{{- fail (printf "services.%s.command is required" $name) -}}
+{{- end -}}
+{{- range $service.upstreams -}}
+{{- if not (hasKey $services .) -}}
+{{- fail (printf "services.%s.upstreams: %s is not an enabled service" $name .) -}}
+{{- end -}}
+{{- end -}}
+{{- range $service.ingress -}}
+{{- $path := include "agora.routePath" . -}}
+{{- if hasKey $routes $path -}}
+{{- fail (printf "ingress path %s is claimed by both %s and %s" $path (get $routes $path) $name) -}}
+{{- end -}}
+{{- $_ := set $routes $path $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $services -}}
+{{- end -}}
+
+{{/* An ingress prefix as devstack routes it: without a trailing slash, "/" for the root. */}}
+{{- define "agora.routePath" -}}
+{{- trimSuffix "/" . | default "/" -}}
+{{- end -}}
+
+{{/* catalog -> CATALOG, crawler-worker -> CRAWLER_WORKER */}}
+{{- define "agora.envName" -}}
+{{- . | upper | replace "-" "_" -}}
+{{- end -}}
+
+{{/* The names of the services whose `key` (postgres, redis) is true, as JSON:
+fromJson (include "agora.servicesUsing" (dict "root" $ "key" "postgres")) */}}
+{{- define "agora.servicesUsing" -}}
+{{- $names := list -}}
+{{- range $name, $service := fromJson (include "agora.services" .root) -}}
+{{- if get $service $.key -}}{{- $names = append $names $name -}}{{- end -}}
+{{- end -}}
+{{- toJson (dict "names" $names) -}}
+{{- end -}}
+
+{{- define "agora.anyService" -}}
+{{- if (fromJson (include "agora.servicesUsing" .)).names -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when a bundled PostgreSQL is rendered: enabled and some service uses it. */}}
+{{- define "agora.bundledPostgres" -}}
+{{- if and .Values.postgresql.enabled (include "agora.anyService" (dict "root" . "key" "postgres")) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "agora.bundledRedis" -}}
+{{- if and .Values.redis.enabled (include "agora.anyService" (dict "root" . "key" "redis")) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "agora.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/*
+A generated password: the one already stored in the Secret when it exists (so upgrades
+keep it), otherwise a new random one. (dict root secret key)
+*/}}
+{{- define "agora.password" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .secret -}}
+{{- $stored := "" -}}
+{{- if $existing -}}{{- $stored = get (default dict $existing.data) .key -}}{{- end -}}
+{{- if $stored -}}
+{{- $stored | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 32 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- PostgreSQL */}}
+
+{{- define "agora.postgres.secretName" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "agora.componentName" (dict "root" . "component" "postgresql") -}}
+{{- else -}}
+{{- required "externalDatabase.existingSecret is required when postgresql.enabled is false" .Values.externalDatabase.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "agora.postgres.host" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "agora.componentName" (dict "root" . "component" "postgresql") -}}
+{{- else -}}
+{{- required "externalDatabase.host is required when postgresql.enabled is false" .Values.externalDatabase.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "agora.postgres.port" -}}
+{{- if .Values.postgresql.enabled -}}5432{{- else -}}{{- .Values.externalDatabase.port -}}{{- end -}}
+{{- end -}}
+
+{{/* The DSN of one service's database; the password comes from PGPASSWORD. (dict root name) */}}
+{{- define "agora.databaseUrl" -}}
+{{- $root := .root -}}
+{{- $url := printf "postgresql://%s@%s:%s/%s" .name (include "agora.postgres.host" $root) (include "agora.postgres.port" $root) .name -}}
+{{- if not $root.Values.postgresql.enabled -}}
+{{- $url = printf "%s?sslmode=%s" $url $root.Values.externalDatabase.sslmode -}}
+{{- end -}}
+{{- $url -}}
+{{- end -}}
+
+{{/* PGPASSWORD of one service, from the bundled or the existing Secret. (dict root name) */}}
+{{- define "agora.databasePasswordEnv" -}}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "agora.postgres.secretName" .root }}
+      key: {{ .name }}-password
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- Redis */}}
+
+{{- define "agora.redis.host" -}}
+{{- if .Values.redis.enabled -}}
+{{- include "agora.componentName" (dict "root" . "component" "redis") -}}
+{{- else -}}
+{{- required "externalRedis.host is required when redis.enabled is false" .Values.externalRedis.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "agora.redis.port" -}}
+{{- if .Values.redis.enabled -}}6379{{- else -}}{{- .Values.externalRedis.port -}}{{- end -}}
+{{- end -}}
+
+{{/* REDIS_PASSWORD (when there is one) and REDIS_URL, which embeds it. */}}
+{{- define "agora.redisEnv" -}}
+{{- $secret := "" -}}
+{{- $key := "redis-password" -}}
+{{- $scheme := "redis" -}}
+{{- $database := 0 -}}
+{{- if .Values.redis.enabled -}}
+{{- $secret = include "agora.componentName" (dict "root" . "component" "redis") -}}
+{{- else -}}
+{{- $secret = .Values.externalRedis.existingSecret -}}
+{{- $key = .Values.externalRedis.existingSecretPasswordKey -}}
+{{- $database = .Values.externalRedis.database -}}
+{{- if .Values.externalRedis.tls -}}{{- $scheme = "rediss" -}}{{- end -}}
+{{- end -}}
+{{- $address := printf "%s:%s/%v" (include "agora.redis.host" .) (include "agora.redis.port" .) $database -}}
+{{- if $secret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $key }}
+- name: REDIS_URL
+  value: {{ printf "%s://:$(REDIS_PASSWORD)@%s" $scheme $address | quote }}
+{{- else }}
+- name: REDIS_URL
+  value: {{ printf "%s://%s" $scheme $address | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- pods */}}
+
+{{- define "agora.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* PSS "restricted" plus a read-only root filesystem. */}}
+{{- define "agora.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The UID of the agora image (Dockerfile: ARG UID). */}}
+{{- define "agora.uid" -}}10001{{- end -}}
+
+{{/* Where the kit keeps prometheus multiprocess files: an emptyDir, like /tmp. */}}
+{{- define "agora.metricsDir" -}}/run/agora/metrics{{- end -}}
+
+{{/* The writable directories of a read-only agora container. */}}
+{{- define "agora.scratchVolumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: metrics
+  mountPath: {{ include "agora.metricsDir" . }}
+{{- end -}}
+
+{{- define "agora.scratchVolumes" -}}
+- name: tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: 64Mi
+- name: metrics
+  emptyDir:
+    medium: Memory
+    sizeLimit: 64Mi
+{{- end -}}
+
+
+{{/* ---------------------------------------------------------------- backends */}}
+
+{{/* The Service of a StatefulSet backend and its headless twin (the StatefulSet's
+serviceName). (dict root name selectorName labels port portName) */}}
+{{- define "agora.backendServices" -}}
+{{- range $suffix := list "" "-headless" }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $.name }}{{ $suffix }}
+  namespace: {{ $.root.Release.Namespace }}
+  labels:
+    {{- $.labels | nindent 4 }}
+spec:
+  {{- if $suffix }}
+  clusterIP: None
+  {{- else }}
+  type: ClusterIP
+  {{- end }}
+  selector:
+    {{- include "agora.selectorLabels" (dict "root" $.root "name" $.selectorName) | nindent 4 }}
+  ports:
+    - name: {{ $.portName }}
+      port: {{ $.port }}
+      targetPort: {{ $.portName }}
+      protocol: TCP
+{{- end }}
+{{- end -}}
+
+{{/* A backend only its clients reach: ingress from the named pods of this release on
+one port, no egress. (dict root name selectorName labels port clients) */}}
+{{- define "agora.backendNetworkPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- .labels | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "agora.selectorLabels" (dict "root" .root "name" .selectorName) | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    - from:
+        - podSelector:
+            matchExpressions:
+              - {key: app.kubernetes.io/instance, operator: In, values: [{{ .root.Release.Name }}]}
+              - {key: app.kubernetes.io/name, operator: In, values: {{ toJson .clients }}}
+      ports: [{port: {{ .port }}, protocol: TCP}]
+  egress: []
+{{- end -}}

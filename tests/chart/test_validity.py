@@ -1,0 +1,95 @@
+"""helm lint, the values schema, and the Kubernetes API schemas, over every value set."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from .conftest import CHART, VALUE_SETS, Rendered, helm, render_text, value_args
+
+# The API versions checked: kind's node image of k8s/ and the newest minor released.
+KUBERNETES_VERSIONS = ("1.33.0", "1.35.0")
+# Custom resources have no schema in kubernetes-validate; their fields are asserted below.
+CUSTOM_KINDS = {"ServiceMonitor"}
+
+
+@pytest.mark.parametrize("value_set", list(VALUE_SETS))
+def test_helm_lint_strict(value_set: str) -> None:
+    result = helm("lint", "--strict", CHART, *value_args(VALUE_SETS[value_set]), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_object_matches_the_kubernetes_schema(rendered: Rendered, version: str) -> None:
+    errors = []
+    for obj in rendered.objects:
+        if obj["kind"] in CUSTOM_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {error.message}")
+    assert not errors, "\n".join(errors)
+
+
+def test_the_service_monitor_selects_the_service_ports(renders: dict[str, Rendered]) -> None:
+    monitor = renders["operator"].get("ServiceMonitor", "agora")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    services = [
+        s
+        for s in renders["operator"].of_kind("Service")
+        if selector.items() <= s["metadata"]["labels"].items()
+    ]
+    expected = sorted(w.name for w in renders["operator"].workloads)
+    assert sorted(s["metadata"]["name"] for s in services) == expected
+    assert all(s["spec"]["ports"][0]["name"] == "http" for s in services)
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"app", "pod"}
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("services.catalog.replica=3", "additional properties 'replica' not allowed"),
+        ("services.catalog.port=http", "want integer"),
+        ("default.autoscaling.enabled=yes", "want boolean"),
+        ("services.catalog.env.LOG_LEVEL=null", "want string"),
+        ("ingress.hosts=x", "additional properties 'hosts' not allowed"),
+        ("postgresql.password=secret", "additional properties 'password' not allowed"),
+        ("services.Catalog.command={x}", "does not match pattern"),
+    ],
+)
+def test_the_values_schema_rejects_typos(setting: str, complaint: str) -> None:
+    result = helm("template", "agora", CHART, "--set", setting, check=False)
+    assert result.returncode != 0
+    assert complaint in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("services.catalog.upstreams={nowhere}", "nowhere is not an enabled service"),
+        ("services.users.ingress={/api/v1/brands/}", "claimed by both catalog and users"),
+        ("postgresql.enabled=false", "externalDatabase.host is required"),
+    ],
+)
+def test_inconsistent_values_fail_with_a_message(setting: str, complaint: str) -> None:
+    with pytest.raises(AssertionError, match=complaint):
+        render_text("--set", setting)
+
+
+@pytest.mark.parametrize("value_set", ["default", "no-prometheus"])
+def test_notes_tell_how_to_reach_the_ingress_and_prometheus(value_set: str) -> None:
+    result = helm(
+        "install", "agora", CHART, "--dry-run=client", "--namespace", "agora",
+        "--set", "ingress.publicUrl=http://localhost:8090/", *value_args(VALUE_SETS[value_set]),
+    )  # fmt: skip
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "http://localhost:8090/" in notes
+    assert "/api/v1/brands, /api/v1/products, /api/v1/catalog" in notes
+    prometheus = "kubectl -n agora port-forward service/agora-prometheus 9090:9090"
+    assert (prometheus in notes) == (value_set == "default")
+    assert "helm test agora -n agora" in notes

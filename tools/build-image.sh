@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the agora image and prints its name.
+#
+#   tools/build-image.sh [IMAGE]           # default agora:dev
+#   BASE_IMAGE=agora-base:... tools/build-image.sh
+#
+# BASE_IMAGE defaults to the Dockerfile's (an official python slim image, from a
+# registry). Without a registry, pass the one tools/base-image.sh builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE="${1:-agora:dev}"
+build_args=()
+[[ -n "${BASE_IMAGE:-}" ]] && build_args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+echo "==> building $IMAGE${BASE_IMAGE:+ from $BASE_IMAGE}" >&2
+# host network: the build's pip reaches the package index the way the host does
+docker build --quiet --network host "${build_args[@]}" --tag "$IMAGE" . >&2
+echo "$IMAGE"
