@@ -61,7 +61,6 @@ def replica_env(
         "WEB_CONCURRENCY": str(workload.workers),
         "PROMETHEUS_MULTIPROC_DIR": str(layout.metrics_dir(replica)),
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(REPO),  # modules outside services/ (bench baselines) import too
     }
     if workload.postgres:
         env["DATABASE_URL"] = dsns[workload.name]

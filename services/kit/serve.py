@@ -12,6 +12,8 @@ import argparse
 import importlib
 import math
 import os
+import signal
+import sys
 import tempfile
 from types import ModuleType
 from typing import Any
@@ -20,6 +22,7 @@ from aiohttp import web
 
 from .config import MULTIPROC_ENV, KitSettings, load_settings
 
+WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
 # Above the load balancer's idle upstream timeout (nginx: 60 s), so the proxy closes
 # idle connections first and never reuses one the worker has just closed.
 KEEPALIVE = 75
@@ -60,6 +63,7 @@ def gunicorn_options(settings: KitSettings) -> dict[str, Any]:
         "proc_name": f"agora-{settings.service_name}",
         "loglevel": settings.log_level.lower(),
         "child_exit": lambda arbiter, worker: mark_worker_dead(worker.pid),
+        "post_fork": lambda arbiter, worker: worker.catch_early_stop(arbiter),
         "logconfig_dict": {
             "version": 1,
             "disable_existing_loggers": False,
@@ -96,7 +100,13 @@ class RunnerFactory:
         self.runner: web.AppRunner | None = None
 
     async def make(self) -> web.AppRunner:
-        self.app = self.module.create_app(self.settings)
+        try:
+            self.app = self.module.create_app(self.settings)
+        except SystemExit as stop:  # a setting the app needs is missing (MissingSetting)
+            print(stop, file=sys.stderr, flush=True)
+            # gunicorn halts on a worker that exits with WORKER_BOOT_ERROR; any other code
+            # would make it start the worker again, and again.
+            raise SystemExit(WORKER_BOOT_ERROR) from None
         self.runner = web.AppRunner(
             self.app,
             keepalive_timeout=self.keepalive,
@@ -124,6 +134,9 @@ def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # As PID 1 in a container, a signal without a handler is ignored: until gunicorn
+    # installs its own, SIGTERM must still stop the process.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     parser = argparse.ArgumentParser(prog="agora-serve", description="Run one Agora service.")
     parser.add_argument("service", help="a folder under services/ (catalog), or a module path")
     args = parser.parse_args(argv)

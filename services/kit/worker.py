@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import signal
 import socket
 import struct
 from types import FrameType
+from typing import Any
 
 from aiohttp import web
 from aiohttp.worker import GunicornUVLoopWebWorker
@@ -43,6 +45,26 @@ class AgoraWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
     """
 
     _draining = False
+    _stop_requested = False
+
+    def catch_early_stop(self, arbiter: Any) -> None:
+        """Right after the fork (gunicorn's post_fork), before the loop's handlers exist:
+        a SIGTERM from here on, or one queued by the master's handler we inherited, is
+        remembered and honoured once the worker runs, instead of being lost (the master
+        would then wait out the whole graceful timeout and SIGKILL the worker)."""
+        def remember(signum: int, frame: FrameType | None) -> None:
+            self._stop_requested = True
+
+        signal.signal(signal.SIGTERM, remember)
+        pending = arbiter.SIG_QUEUE  # this process's copy of the master's queue
+        while not pending.empty():
+            if pending.get_nowait() == signal.SIGTERM:
+                self._stop_requested = True
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        if self._stop_requested:
+            self.loop.call_soon(self.handle_exit, signal.SIGTERM, None)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining:

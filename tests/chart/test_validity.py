@@ -71,7 +71,7 @@ def test_the_values_schema_rejects_typos(setting: str, complaint: str) -> None:
 @pytest.mark.parametrize(
     ("setting", "complaint"),
     [
-        ("services.catalog.upstreams={nowhere}", "nowhere is not an enabled service"),
+        ("services.catalog.upstreams={nowhere}", "nowhere is not a service"),
         ("services.users.ingress={/api/v1/brands/}", "claimed by both catalog and users"),
         ("postgresql.enabled=false", "externalDatabase.host is required"),
     ],

@@ -53,11 +53,17 @@ same fallback devstack/topology.py applies), as JSON: fromJson (include "agora.s
 {{- if not $service.command -}}
 {{- fail (printf "services.%s.command is required" $name) -}}
 {{- end -}}
+{{- /* An upstream that is a disabled service is dropped (no <NAME>_URL, no policy),
+as devstack does: facts then falls back to the public API when factsource is off. */ -}}
+{{- $enabled := list -}}
 {{- range $service.upstreams -}}
-{{- if not (hasKey $services .) -}}
-{{- fail (printf "services.%s.upstreams: %s is not an enabled service" $name .) -}}
+{{- if hasKey $services . -}}
+{{- $enabled = append $enabled . -}}
+{{- else if not (hasKey $.Values.services .) -}}
+{{- fail (printf "services.%s.upstreams: %s is not a service" $name .) -}}
 {{- end -}}
 {{- end -}}
+{{- $_ := set $service "upstreams" $enabled -}}
 {{- range $service.ingress -}}
 {{- $path := include "agora.routePath" . -}}
 {{- if hasKey $routes $path -}}

@@ -258,6 +258,9 @@ spec:
               - {key: app.kubernetes.io/instance, operator: In, values: [{{ $root.Release.Name }}]}
               - {key: app.kubernetes.io/name, operator: In, values: {{ toJson $callers }}}
       ports: [{port: {{ $port }}, protocol: TCP}]
+  {{- if not (or $service.upstreams $service.postgres $service.redis $service.egress) }}
+  egress: []  # nothing but DNS (the namespace-wide policy)
+  {{- else }}
   egress:
     {{- range $service.upstreams }}
     - to:
@@ -275,6 +278,7 @@ spec:
     {{- with $service.egress }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  {{- end }}
 {{- end -}}
 
 {{/* An egress rule to PostgreSQL: its pods, or any address on the external port. */}}

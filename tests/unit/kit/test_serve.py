@@ -169,3 +169,35 @@ def test_bad_configuration_stops_before_serving(tmp_path):
     server = serve(tmp_path, WEB_CONCURRENCY="lots")
     assert server.process.wait(timeout=20) == 2
     assert "configuration error: WEB_CONCURRENCY" in server.stop()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.6, 1.0])
+def test_sigterm_while_starting_still_stops_promptly(tmp_path, delay):
+    # A SIGTERM that arrives before gunicorn (or a worker) has its handlers must not be
+    # lost: otherwise the master waits the whole graceful timeout (30 s here) and then
+    # kills. Before Python has even started our code the default action ends it (-15).
+    server = serve(tmp_path, SHUTDOWN_GRACE="30")
+    time.sleep(delay)
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        assert server.process.wait(timeout=10) in (0, -signal.SIGTERM)
+    finally:
+        server.stop()
+
+
+def test_missing_dependency_setting_stops_instead_of_restarting(tmp_path):
+    catalog = subprocess.Popen(
+        [sys.executable, "-m", "services.kit.serve", "catalog"],
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        | {
+            "PORT": str(free_port()),
+            "BIND_HOST": "127.0.0.1",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "catalog-metrics"),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output, _ = catalog.communicate(timeout=20)
+    assert catalog.returncode == 3  # gunicorn: worker failed to boot, master halts
+    assert "DATABASE_URL" in output
