@@ -1,8 +1,13 @@
-"""Test servers shared by the suites: a private PostgreSQL on a free 127.0.0.1 port."""
+"""Test servers shared by the suites, each private, on a free 127.0.0.1 port: PostgreSQL
+and Redis."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,3 +25,40 @@ def free_port() -> int:
 def postgres_server() -> Iterator[postgres.Server]:
     with postgres.temporary_server(free_port()) as server:
         yield server
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server without persistence; its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make setup`")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="agora-redis-")
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", workdir]
+    command += ["--save", "", "--appendonly", "no", "--protected-mode", "no"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)

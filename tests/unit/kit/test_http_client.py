@@ -31,6 +31,7 @@ class FakeUpstream:
         self.peak = 0
         self.failures = 0
         self.last_headers: dict[str, str] = {}
+        self.slow_started = asyncio.Event()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -55,6 +56,7 @@ class FakeUpstream:
         self.calls += 1
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
+        self.slow_started.set()
         try:
             await asyncio.sleep(float(request.query.get("s", "0.2")))
         finally:
@@ -236,8 +238,7 @@ async def test_a_cancelled_probe_lets_the_next_call_probe(upstream, session):
 
     now[0] += breaker.cooldown
     probe = asyncio.create_task(client.get("up", "/slow", params={"s": "5"}))
-    while upstream.in_flight == 0:  # the probe reached the upstream
-        await asyncio.sleep(0.01)
+    await upstream.slow_started.wait()  # the probe reached the upstream
     probe.cancel()
     with pytest.raises(asyncio.CancelledError):
         await probe
