@@ -28,12 +28,18 @@ STOP_PATIENCE = 5.0  # seconds a loop gets to return after `stopping` is set
 RESTART_PAUSE = 1.0
 
 
-async def sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
-    """Sleep `seconds`, waking early when `stopping` is set; True if it is set."""
+async def sleep_unless(
+    stopping: asyncio.Event, seconds: float, wake: asyncio.Event | None = None
+) -> bool:
+    """Sleep `seconds`, waking early when `stopping` (or `wake`) is set; True if stopping."""
     if stopping.is_set():
         return True
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
+    waiters = [asyncio.ensure_future(event.wait()) for event in (stopping, wake) if event]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
     return stopping.is_set()
 
 
