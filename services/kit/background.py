@@ -60,7 +60,9 @@ def background(name: str, loop: Loop) -> CleanupCtx:
         stopping.set()
         patience = min(STOP_PATIENCE, app[SETTINGS].shutdown_grace / 2)
         done, _ = await asyncio.wait({task}, timeout=patience)
-        if not done:
+        if done:
+            log.info("background loop %s stopped", name)
+        else:
             log.warning("background loop %s did not stop in %.1f s; cancelling", name, patience)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
