@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit"]
+BENCHMARKS = ["kit", "orders"]
 
 
 def main(argv: list[str]) -> None:

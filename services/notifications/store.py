@@ -14,7 +14,10 @@ from prometheus_client import Histogram
 from services.kit.streams import InvalidEntry
 
 Row = dict[str, Any]
-COLUMNS = "id, event_id::text AS event_id, event_type, order_id, user_id, message, occurred_at, processed_at"
+COLUMNS = (
+    "id, event_id::text AS event_id, event_type, order_id, user_id, message, occurred_at,"
+    " processed_at"
+)
 
 DELIVERY = Histogram(
     "notifications_delivery_seconds",

@@ -29,6 +29,9 @@ class Settings(KitSettings):
     reconcile_interval: float = Field(5.0, gt=0, le=600)
     outbox_batch: int = Field(200, ge=1, le=10_000)
     outbox_poll_interval: float = Field(1.0, gt=0, le=60, description="when no NOTIFY wakes it")
+    outbox_standby_interval: float = Field(
+        2.0, gt=0, le=60, description="how often a standby relay tries to take the lead"
+    )
 
 
 def create_app(settings: Settings | None = None) -> web.Application:

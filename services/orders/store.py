@@ -76,6 +76,21 @@ async def _one(conn: asyncpg.Connection, row: asyncpg.Record | None) -> Row | No
 # ---------------------------------------------------------------- placing
 
 
+# One statement (atomic by itself, one round trip): the order and its items.
+_START = f"""
+WITH placed AS (
+    INSERT INTO orders (user_id, idempotency_key, request_hash) VALUES ($1, $2, $3)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING {ORDER_COLUMNS}
+), items AS (
+    INSERT INTO order_items (order_id, line, product_id, quantity)
+    SELECT placed.id, t.line - 1, t.product_id, t.quantity
+    FROM placed, unnest($4::bigint[], $5::int[]) WITH ORDINALITY AS t (product_id, quantity, line)
+)
+SELECT * FROM placed
+"""
+
+
 async def start(
     db: asyncpg.Pool,
     lines: Sequence[tuple[int, int]],
@@ -85,28 +100,19 @@ async def start(
 ) -> tuple[Row, bool]:
     """A new pending order with its items, or the attempt that already holds the
     idempotency key. Returns (order, True if it was created now)."""
+    products = [product for product, _ in lines]
+    quantities = [quantity for _, quantity in lines]
     async with db.acquire() as conn:
         while True:
-            async with conn.transaction():
-                row = await conn.fetchrow(
-                    "INSERT INTO orders (user_id, idempotency_key, request_hash)"
-                    " VALUES ($1, $2, $3) ON CONFLICT (idempotency_key) DO NOTHING"
-                    f" RETURNING {ORDER_COLUMNS}",
-                    user_id,
-                    idempotency_key,
-                    request_hash,
-                )
-                if row is not None:
-                    await conn.execute(
-                        "INSERT INTO order_items (order_id, line, product_id, quantity)"
-                        " SELECT $1, t.line - 1, t.product_id, t.quantity"
-                        " FROM unnest($2::bigint[], $3::int[])"
-                        " WITH ORDINALITY AS t (product_id, quantity, line)",
-                        row["id"],
-                        [product for product, _ in lines],
-                        [quantity for _, quantity in lines],
-                    )
-                    return await _one(conn, row), True  # type: ignore[return-value]
+            row = await conn.fetchrow(
+                _START, user_id, idempotency_key, request_hash, products, quantities
+            )
+            if row is not None:
+                items = [
+                    {"line": line, "product_id": product, "quantity": quantity, "unit_price": None}
+                    for line, (product, quantity) in enumerate(lines)
+                ]
+                return {**dict(row), "items": items}, True
             existing = await conn.fetchrow(
                 f"SELECT {ORDER_COLUMNS} FROM orders WHERE idempotency_key = $1", idempotency_key
             )
@@ -115,47 +121,55 @@ async def start(
             # The attempt holding the key was rolled back and let it go meanwhile: insert.
 
 
+def event_payload(order: Row) -> str:
+    """An event carries the order as the API shows it; the time of the change is the
+    event's own (occurred_at), so the order's updated_at is left out."""
+    shown = public(order)
+    del shown["updated_at"]
+    return dumps(shown).decode()
+
+
 async def write_event(conn: asyncpg.Connection, event_type: str, order: Row) -> None:
-    """The event of a change, in the change's own transaction; wakes the relays."""
+    """The event of a change, in the change's own transaction; wakes the relay."""
     await conn.execute(
         "INSERT INTO outbox (event_type, order_id, payload) VALUES ($1, $2, $3::jsonb)",
         event_type,
         order["id"],
-        dumps(public(order)).decode(),
+        event_payload(order),
     )
     await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+
+
+# One statement, so one round trip and atomic: the status, the prices, the event.
+_CONFIRM = f"""
+WITH confirmed AS (
+    UPDATE orders SET status = 'created', total = $2, updated_at = now()
+    WHERE id = $1 AND status = 'pending'
+    RETURNING id, updated_at
+), priced AS (
+    UPDATE order_items SET unit_price = p.price
+    FROM confirmed, unnest($3::numeric[]) WITH ORDINALITY AS p (price, line)
+    WHERE order_items.order_id = confirmed.id AND order_items.line = p.line - 1
+), event AS (
+    INSERT INTO outbox (event_type, order_id, payload)
+    SELECT 'order.created', id, $4::jsonb FROM confirmed
+)
+SELECT updated_at, pg_notify('{OUTBOX_CHANNEL}', '') FROM confirmed
+"""
 
 
 async def confirm(db: asyncpg.Pool, order: Row, prices: Sequence[Decimal]) -> Row | None:
     """pending -> created, with the unit prices its reservations answered (one per line)
     and its order.created event. None if the order is no longer pending."""
-    total = sum(
-        (
-            line_total({**item, "unit_price": price})
-            for item, price in zip(order["items"], prices, strict=True)
-        ),
-        Decimal("0.00"),
-    )
-    async with db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "UPDATE orders SET status = 'created', total = $2, updated_at = now()"
-            f" WHERE id = $1 AND status = 'pending' RETURNING {ORDER_COLUMNS}",
-            order["id"],
-            total,
-        )
-        if row is None:
-            return None
-        await conn.execute(
-            "UPDATE order_items SET unit_price = p.price"
-            " FROM unnest($2::numeric[]) WITH ORDINALITY AS p (price, line)"
-            " WHERE order_id = $1 AND order_items.line = p.line - 1",
-            order["id"],
-            list(prices),
-        )
-        confirmed = await _one(conn, row)
-        assert confirmed is not None
-        await write_event(conn, "order.created", confirmed)
-        return confirmed
+    items = [
+        {**item, "unit_price": price} for item, price in zip(order["items"], prices, strict=True)
+    ]
+    total = sum((line_total(item) for item in items), Decimal("0.00"))
+    confirmed = {**order, "status": "created", "total": total, "items": items}
+    row = await db.fetchrow(_CONFIRM, order["id"], total, list(prices), event_payload(confirmed))
+    if row is None:
+        return None
+    return {**confirmed, "updated_at": row["updated_at"]}
 
 
 async def claim_abort(db: asyncpg.Pool, order_id: int, rejection: Row | None) -> bool:
