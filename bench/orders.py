@@ -3,16 +3,19 @@ Idempotency-Key costs, and how long an order's event takes to become a notificat
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 
 from .common import BenchEnv, Result, interleaved, table, wrk
 
 SECONDS = 5
+ROUNDS = 5
 CONNECTIONS = 16
 DELIVERY_ORDERS = 200
 DELIVERY_RATE = 50  # orders per second while delivery latency is measured
@@ -42,7 +45,7 @@ end
 )
 
 # The same key every time: every request after the first is a replay.
-POST_ORDER_REPLAYED = POST_ORDER + 'wrk.headers["Idempotency-Key"] = "%(run)s-replayed"\n'
+POST_ORDER_REPLAYED = POST_ORDER + 'wrk.headers["Idempotency-Key"] = "%(replayed)s"\n'
 
 
 def _product(client: httpx.Client, quantity: int) -> int:
@@ -54,16 +57,47 @@ def _product(client: httpx.Client, quantity: int) -> int:
     return resp.json()["id"]
 
 
+def stack_cpu_seconds(run_dir: str) -> float:
+    """CPU time used so far by this devstack's processes (every descendant of its
+    supervisord: nginx, PostgreSQL, Redis, the services), not by wrk or anything else
+    on the machine: a cost that other load on a shared machine does not distort."""
+    root = int((Path(run_dir) / "supervisord.pid").read_text())
+    children: dict[int, list[int]] = {}
+    times: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _throughput(env: BenchEnv, product: int) -> str:
-    values = {"product": product, "run": uuid.uuid4().hex[:8]}
+    replayed_key = uuid.uuid4().hex[:8]
+    cpu: dict[str, list[float]] = {}
 
     def case(name: str, path: str, lua: str | None = None):
-        script = lua % values if lua else None
-
         def run() -> Result:
-            return wrk(
+            # Keys unique to each wrk run: a later round must not replay an earlier one's.
+            values = {"product": product, "run": uuid.uuid4().hex[:8], "replayed": replayed_key}
+            script = lua % values if lua else None
+            before = stack_cpu_seconds(env.run_dir)
+            result = wrk(
                 name, env.agora_url + path, seconds=SECONDS, connections=CONNECTIONS, lua=script
             )
+            used = stack_cpu_seconds(env.run_dir) - before
+            cpu.setdefault(name, []).append(used / (result.requests_per_s * SECONDS) * 1000)
+            return result
 
         return name, run
 
@@ -74,9 +108,15 @@ def _throughput(env: BenchEnv, product: int) -> str:
             case("POST /api/v1/orders", "/api/v1/orders", POST_ORDER),
             case("POST /api/v1/orders + Idempotency-Key", "/api/v1/orders", POST_ORDER_WITH_KEY),
             case("POST /api/v1/orders, replayed key", "/api/v1/orders", POST_ORDER_REPLAYED),
-        ]
+        ],
+        rounds=ROUNDS,
     )
-    return table(results, baseline=baseline)
+    rows = table(results, baseline=baseline).splitlines()
+    rows[0] += " CPU ms/req |"
+    rows[1] += "---:|"
+    for index, result in enumerate(results, start=2):
+        rows[index] += f" {statistics.median(cpu[result.name]):.2f} |"
+    return "\n".join(rows)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -132,8 +172,10 @@ def run(env: BenchEnv) -> str:
     delivery = _delivery(env, product)
     return (
         "## orders\n\n"
-        f"wrk, {CONNECTIONS} connections, {SECONDS} s per case, 3 interleaved rounds"
-        " (medians); ratio = throughput relative to GET of a product in the same run.\n\n"
+        f"wrk, {CONNECTIONS} connections, {SECONDS} s per case, {ROUNDS} interleaved rounds"
+        " (medians); ratio = throughput relative to GET of a product in the same run;"
+        " CPU ms/req = CPU time of the whole devstack (nginx, PostgreSQL, Redis, every"
+        " service) per request, which other load on the machine does not inflate.\n\n"
         f"{throughput}\n\n"
         "Event delivery: order committed (order.created) -> notification committed.\n\n"
         f"{delivery}\n"
