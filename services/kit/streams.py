@@ -11,9 +11,11 @@ id) and answering `False` for an entry it had already processed.
 
 Handler errors: `InvalidEntry` means the entry can never be processed (bad payload): it
 is copied to `<stream>:dead` with the reason and acknowledged, so it blocks nothing. Any
-other exception is taken as transient (database down): the entry stays pending, the
-consumer backs off and then retries its own pending entries first. Redis being away is
-transient too: the loop backs off and reconnects.
+other exception is taken as transient: the entry stays pending, the consumer backs off
+and then retries its own pending entries first. A database or Redis outage is waited
+out however long it lasts; an entry that fails `max_failures` times for any other reason
+(a bug) is dead-lettered too, rather than blocking its consumer forever. Redis being away
+is transient for the loop itself as well: it backs off and reconnects.
 
 Metrics (multiprocess-safe): entries handled by outcome, redeliveries, and the group's
 lag (entries not yet delivered) and pending count (delivered, not yet acknowledged).
@@ -34,7 +36,11 @@ from prometheus_client import Counter, Gauge
 from redis.exceptions import ResponseError
 
 from .background import sleep_unless
+from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
 from .redis_client import CONNECTION_ERRORS
+
+# A handler failing with one of these waits for its dependency; it is never dead-lettered.
+UNAVAILABLE = (*DB_CONNECTION_ERRORS, *CONNECTION_ERRORS, TimeoutError)
 
 log = logging.getLogger("agora.streams")
 
@@ -92,6 +98,7 @@ class ConsumerOptions:
     forget_idle: float = 3600.0  # consumers idle this long with nothing pending are removed
     stats_every: float = 2.0
     max_backoff: float = 5.0
+    max_failures: int = 10  # a handler failing this often (not an outage): dead-lettered
 
 
 class StreamConsumer:
@@ -117,6 +124,7 @@ class StreamConsumer:
         self._own_pending_first = True  # after a start or a failure: retry what we hold
         self._next_claim = 0.0
         self._next_stats = 0.0
+        self._failures: dict[str, int] = {}
         self._outcomes = {
             outcome: EVENTS.labels(service, stream, outcome)
             for outcome in ("processed", "duplicate", "dead_letter", "failed")
@@ -136,6 +144,10 @@ class StreamConsumer:
                 log.warning("stream %s: redis unavailable (%r)", self.stream, error)
             except HandlerFailed as failure:
                 self.last_error = str(failure)
+            except ResponseError as error:  # the stream or group was deleted, say
+                self.last_error = f"redis: {error}"
+                log.warning("stream %s: %s; making the group again", self.stream, error)
+                self._group_ready = False
             else:
                 self.last_error = None
                 backoff = 0.1
@@ -175,19 +187,13 @@ class StreamConsumer:
         self._group_ready = True
 
     async def _read(self, start: str, *, block: float | None) -> list[Entry]:
-        try:
-            reply = await self.redis.xreadgroup(
-                self.group,
-                self.name,
-                {self.stream: start},
-                count=self.options.batch,
-                block=None if block is None else int(block * 1000),
-            )
-        except ResponseError as error:
-            if "NOGROUP" in str(error):  # the stream or group was deleted: make it again
-                self._group_ready = False
-                return []
-            raise
+        reply = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            {self.stream: start},
+            count=self.options.batch,
+            block=None if block is None else int(block * 1000),
+        )
         return _entries(reply[0][1]) if reply else []
 
     async def claim_stale(self) -> int:
@@ -243,24 +249,45 @@ class StreamConsumer:
                     fresh = await self.handler(entry_id, fields)
                 except InvalidEntry as error:
                     log.error("stream %s: entry %s is invalid: %s", self.stream, entry_id, error)
-                    await self.redis.xadd(
-                        f"{self.stream}:dead", {**fields, "entry_id": entry_id, "error": str(error)}
-                    )
-                    self._outcomes["dead_letter"].inc()
+                    await self._dead_letter(entry_id, fields, str(error))
                 except Exception as error:
                     self._outcomes["failed"].inc()
+                    if self._poisonous(entry_id, error):
+                        log.error("stream %s: entry %s keeps failing", self.stream, entry_id)
+                        await self._dead_letter(entry_id, fields, f"failed: {error!r}")
+                        done.append(entry_id)
+                        continue
                     self._own_pending_first = True
                     log.warning(
                         "stream %s: entry %s failed, will retry: %r", self.stream, entry_id, error
                     )
                     raise HandlerFailed(f"handler: {type(error).__name__}") from error
                 else:
+                    self._failures.pop(entry_id, None)
                     self._outcomes["processed" if fresh else "duplicate"].inc()
                 done.append(entry_id)
         finally:
             if done:  # what was handled is acknowledged even when a later entry failed
                 await self.redis.xack(self.stream, self.group, *done)
         return len(done)
+
+    def _poisonous(self, entry_id: str, error: Exception) -> bool:
+        """An entry whose handler failed max_failures times, not for want of a database
+        or Redis (those outages are waited out, however long), would block its consumer
+        forever."""
+        if isinstance(error, UNAVAILABLE):
+            return False
+        failures = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
+        if failures < self.options.max_failures:
+            return False
+        del self._failures[entry_id]
+        return True
+
+    async def _dead_letter(self, entry_id: str, fields: Fields, reason: str) -> None:
+        await self.redis.xadd(
+            f"{self.stream}:dead", {**fields, "entry_id": entry_id, "error": reason}
+        )
+        self._outcomes["dead_letter"].inc()
 
 
 class HandlerFailed(Exception):

@@ -9,7 +9,7 @@ CREATE TABLE orders (
     user_id bigint,
     status text NOT NULL DEFAULT 'pending'
         CHECK (status IN ('pending', 'aborting', 'rejected', 'created', 'cancelled')),
-    total numeric(14, 2),
+    total numeric(20, 2),  -- 50 lines of 10^6 x the largest price fit
     -- Freed (set to NULL) when an attempt is rolled back without a verdict, so that a
     -- retry with the same key can place the order anew.
     idempotency_key text UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 200),

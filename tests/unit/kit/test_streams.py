@@ -19,6 +19,13 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
         self.fail_next = 0
+        self.recorded = asyncio.Event()
+
+    async def wait_for(self, key: str, patience: float = 10.0) -> None:
+        async with asyncio.timeout(patience):
+            while key not in self.seen:
+                self.recorded.clear()
+                await self.recorded.wait()
 
     async def __call__(self, entry_id: str, fields: dict[str, str]) -> bool:
         if fields.get("bad"):
@@ -28,6 +35,7 @@ class Recorder:
             raise ConnectionError("database away")
         key = fields["key"]
         self.seen[key] = self.seen.get(key, 0) + 1
+        self.recorded.set()
         return self.seen[key] == 1
 
 
@@ -164,3 +172,52 @@ async def test_run_waits_out_an_unreachable_redis_and_stops_when_asked():
     stopping.set()
     await asyncio.wait_for(task, 6)
     await client.aclose()
+
+
+async def test_an_entry_that_keeps_failing_is_dead_lettered_not_retried_forever(redis):
+    async def broken(entry_id, fields):
+        if fields["key"] == "poison":
+            raise KeyError("a bug")
+        return True
+
+    worker = consumer(redis, broken, "one", max_failures=3)
+    await worker.ensure_group()
+    await redis.xadd(STREAM, {"key": "poison"})
+    await redis.xadd(STREAM, {"key": "fine"})
+    for _ in range(2):
+        with pytest.raises(Exception, match="handler: KeyError"):
+            await worker.step()
+    assert await pending(redis) == 2
+    await worker.step()  # the third failure: set aside, and the next entry flows
+    assert await pending(redis) == 0
+    [dead] = await redis.xrange(f"{STREAM}:dead")
+    assert dead[1][b"key"] == b"poison" and b"KeyError" in dead[1][b"error"]
+
+
+async def test_an_outage_is_waited_out_not_dead_lettered(redis):
+    handler = Recorder()
+    worker = consumer(redis, handler, "one", max_failures=2)
+    await worker.ensure_group()
+    await redis.xadd(STREAM, {"key": "a"})
+    handler.fail_next = 5  # ConnectionError: the database is away
+    for _ in range(5):
+        with pytest.raises(Exception, match="handler: ConnectionError"):
+            await worker.step()
+    await worker.step()
+    assert handler.seen == {"a": 1}
+    assert await redis.xlen(f"{STREAM}:dead") == 0
+
+
+async def test_a_deleted_group_is_made_again(redis):
+    handler = Recorder()
+    worker = consumer(redis, handler, "one")
+    stopping = asyncio.Event()
+    task = asyncio.create_task(worker.run(stopping))
+    await redis.xadd(STREAM, {"key": "a"})
+    await handler.wait_for("a")
+    await redis.delete(STREAM)  # Redis lost its data, say
+    await redis.xadd(STREAM, {"key": "b"})
+    await handler.wait_for("b")
+    stopping.set()
+    await task
+    assert handler.seen == {"a": 1, "b": 1}

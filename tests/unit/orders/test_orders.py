@@ -244,3 +244,10 @@ async def test_users_unavailable_is_a_503(aiohttp_client, orders_settings, catal
     assert resp.status == 503
     assert (await resp.json())["error"].startswith("users is unavailable")
     assert await stock(catalog, product) == 10
+
+
+async def test_the_largest_order_still_adds_up_exactly(client, catalog):
+    product = await make_product(catalog, quantity=2_000_000, price="9999999999.99")
+    resp = await place(client, {"items": [{"product_id": product, "quantity": 1_000_000}] * 2})
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["total"] == "19999999999980000.00"
