@@ -26,7 +26,7 @@ from tests.integration.orders_helpers import (
 )
 
 ORDERS = 500
-PACE = 0.04  # seconds between order starts: ~20 s of traffic, so the faults land inside it
+PACE = 0.025  # seconds between order starts: ~12 s of traffic, the faults land inside it
 IN_FLIGHT = 16
 GIVE_UP = 120.0  # seconds a client keeps retrying one order
 
@@ -60,9 +60,9 @@ async def unsettled_orders(stack) -> tuple[int, int]:
     return unfinished, unpublished
 
 
-async def place_until_created(client, semaphore, body, key) -> tuple[int, int]:
+async def place_until_created(client, semaphore, body, key) -> tuple[int, int, bool]:
     """Like a careful client: retry with the same Idempotency-Key until answered 201.
-    Returns (order id, attempts)."""
+    Returns (order id, attempts, whether the 201 was of an earlier attempt's order)."""
     deadline = time.monotonic() + GIVE_UP
     attempts = 0
     while True:
@@ -75,7 +75,7 @@ async def place_until_created(client, semaphore, body, key) -> tuple[int, int]:
             except httpx.TransportError:
                 resp = None
         if resp is not None and resp.status_code == 201:
-            return resp.json()["id"], attempts
+            return resp.json()["id"], attempts, "Idempotent-Replayed" in resp.headers
         if resp is not None and 400 <= resp.status_code < 500:
             raise AssertionError(f"{key}: {resp.status_code} {resp.text}")
         assert time.monotonic() < deadline, f"{key}: still failing after {GIVE_UP} s"
@@ -83,21 +83,48 @@ async def place_until_created(client, semaphore, body, key) -> tuple[int, int]:
 
 
 def disrupt(stack, log: list[str]) -> None:
-    """The faults, at fixed offsets into the traffic."""
+    """The faults, at fixed offsets into the traffic. Each replica dies holding work:
+    catalog is frozen (SIGSTOP) for a moment first, so orders-0 is killed with orders
+    half placed (pending, their reservations on the wire, taken once catalog thaws);
+    notifications-0 is frozen for a second first, so its consumers die holding entries
+    Redis handed them."""
     started = time.monotonic()
+    catalogs = ("catalog-0", "catalog-1")
 
     def at(offset: float, what: str) -> None:
         time.sleep(max(0.0, started + offset - time.monotonic()))
-        log.append(f"{time.monotonic() - started:5.1f} s  {what}")
+        log.append(f"{time.monotonic() - started:4.1f} s {what}")
 
-    at(3, "SIGKILL orders-0")
+    def send(replicas: tuple[str, ...], sig: signal.Signals) -> None:
+        for replica in replicas:
+            os.killpg(stack.pid(replica), sig)
+
+    at(2, "SIGSTOP catalog")
+    send(catalogs, signal.SIGSTOP)
+    at(2.5, "SIGKILL orders-0")
     stack.crash("orders-0")
-    at(7, "SIGKILL notifications-0")
+    at(2.7, "SIGCONT catalog")
+    send(catalogs, signal.SIGCONT)
+    at(4.5, "SIGSTOP notifications-0")
+    send(("notifications-0",), signal.SIGSTOP)
+    at(5.5, "SIGKILL notifications-0")
     stack.crash("notifications-0")
-    at(10, "stop redis")
+    at(7, "stop redis")
     stack.stop("redis")
-    at(14, "start redis")
+    at(10.5, "start redis")
     stack.start("redis")
+
+
+def redeliveries(stack) -> float:
+    total = 0.0
+    for replica in ("notifications-0", "notifications-1"):
+        text = httpx.get(f"http://127.0.0.1:{stack.port(replica)}/metrics", timeout=5).text
+        total += sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("stream_redeliveries_total{")
+        )
+    return total
 
 
 async def test_nothing_accepted_is_lost(stack, agora, unique):
@@ -112,7 +139,7 @@ async def test_nothing_accepted_is_lost(stack, agora, unique):
     semaphore = asyncio.Semaphore(IN_FLIGHT)
     async with httpx.AsyncClient(base_url=stack.layout.ingress_url, timeout=20) as client:
 
-        async def one(n: int) -> tuple[int, int]:
+        async def one(n: int) -> tuple[int, int, bool]:
             await asyncio.sleep(n * PACE)
             body = {"product_id": product, "quantity": quantities[n], "user_id": user}
             return await place_until_created(client, semaphore, body, f"{unique}-{n}")
@@ -123,10 +150,10 @@ async def test_nothing_accepted_is_lost(stack, agora, unique):
 
     stack.wait_running("orders-0", other_than=orders_0)
     stack.wait_running("notifications-0", other_than=notifications_0)
-    assert len(faults) == 4, faults
+    assert len(faults) == 7, faults
 
     # Every order answered 201 exists exactly once, with what was asked.
-    answered = {order_id: quantities[n] for n, (order_id, _) in enumerate(results)}
+    answered = {order_id: quantities[n] for n, (order_id, *_) in enumerate(results)}
     assert len(answered) == ORDERS, "two keys were answered with the same order"
     placed = all_pages(agora, "/api/v1/orders", user_id=user)
     assert sorted(o["id"] for o in placed) == sorted(answered)
@@ -152,9 +179,13 @@ async def test_nothing_accepted_is_lost(stack, agora, unique):
 
     counts = wait_for(notified, patience=90, what="a notification for every order", every=1)
     assert set(counts.values()) == {1}
-    retried = [attempts for _, attempts in results if attempts > 1]
-    most = max(retried, default=1)
-    print(f"\nfaults: {faults}; orders retried: {len(retried)}, most attempts: {most}")
+    retried = [attempts for _, attempts, _ in results if attempts > 1]
+    earlier = sum(replayed for *_, replayed in results)
+    print(
+        f"\nfaults: {faults}\norders retried: {len(retried)} (most attempts:"
+        f" {max(retried, default=1)}), answered with an earlier attempt's order: {earlier};"
+        f" stream entries redelivered: {redeliveries(stack):.0f}"
+    )
 
 
 async def wait_for_async(check, *, patience: float, what: str):
