@@ -159,6 +159,10 @@ def supervisord_conf(
                     str(layout.run_dir / "redis"),
                     "--appendonly",
                     "yes",
+                    # Every write on disk before Redis answers: an order event the outbox
+                    # relay saw acknowledged must survive a Redis crash, not just a stop.
+                    "--appendfsync",
+                    "always",
                     "--save",
                     "",
                     "--protected-mode",

@@ -1,11 +1,15 @@
-"""Shared by the suites: a private PostgreSQL on a free 127.0.0.1 port (unit tests),
-and the client of the system under test through its ingress, AGORA_URL (integration
-and fault tests)."""
+"""Shared by the suites: private test servers on free 127.0.0.1 ports (PostgreSQL and
+Redis, for unit tests), and the client of the system under test through its ingress,
+AGORA_URL (integration and fault tests)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -45,3 +49,40 @@ def agora(agora_url: str) -> Iterator[httpx.Client]:
 def unique() -> str:
     """A suffix that makes names from this test distinct from every other run's."""
     return uuid.uuid4().hex[:10]
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server without persistence; its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make setup`")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="agora-redis-")
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", workdir]
+    command += ["--save", "", "--appendonly", "no", "--protected-mode", "no"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)

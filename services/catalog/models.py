@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from services.kit.api import Body, PageQuery
 from services.kit.fields import Count, Id, Money, Name
@@ -68,3 +68,25 @@ class Product(BaseModel):
 
 class ProductQuery(PageQuery):
     brand_id: Id | None = None
+
+
+ReservationId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"),
+    Field(description="chosen by the caller; letters, digits and . _ : -, at most 100"),
+]
+
+
+class ReservationIn(Body):
+    reservation_id: ReservationId
+    quantity: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class Reservation(BaseModel):
+    id: str
+    product_id: int
+    quantity: int
+    unit_price: Decimal | None = Field(description="the product's price when it was reserved")
+    status: Literal["held", "released"]
+    created_at: datetime
+    released_at: datetime | None

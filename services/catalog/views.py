@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from services.kit.api import Api, Page, PageQuery, created, json_response, no_content, page, path_id
-from services.kit.errors import not_found
+from services.kit.errors import not_found, validation_error
 from services.kit.keys import DB_POOL
 
 from . import store
-from .models import Brand, BrandIn, Product, ProductIn, ProductPatch, ProductQuery
+from .models import (
+    Brand,
+    BrandIn,
+    Product,
+    ProductIn,
+    ProductPatch,
+    ProductQuery,
+    Reservation,
+    ReservationIn,
+)
 
 api = Api("catalog", title="Agora catalog", description="Brands, and products with their stock.")
 
@@ -108,3 +118,62 @@ async def delete_product(request: web.Request) -> web.Response:
     if not await store.delete_product(request.app[DB_POOL], product_id):
         raise not_found("Product", product_id)
     return no_content()
+
+
+# ---------------------------------------------------------------- reservations
+
+RESERVATION_PATH = "/api/v1/products/{id}/reservations/{reservation_id}"
+
+
+def reservation_id(request: web.Request) -> str:
+    """The path's reservation id, held to the same rule as the body's."""
+    text = request.match_info["reservation_id"]
+    try:
+        return ReservationIn.model_validate({"reservation_id": text, "quantity": 1}).reservation_id
+    except ValidationError as error:
+        raise validation_error(error, location="path") from None
+
+
+@api.post(
+    "/api/v1/products/{id}/reservations",
+    summary="Reserve stock (idempotent on reservation_id)",
+    body=ReservationIn,
+    response=Reservation,
+    status=201,
+    errors=[404, 409, 422],
+)
+async def reserve(request: web.Request, body: ReservationIn) -> web.Response:
+    """Takes the stock if there is enough (409 otherwise). A repeat of the same
+    reservation_id answers what the first one did and takes nothing more."""
+    product_id = path_id(request)
+    reservation, taken_now = await store.reserve(
+        request.app[DB_POOL], product_id, body.reservation_id, body.quantity
+    )
+    response = created(
+        reservation, f"/api/v1/products/{product_id}/reservations/{body.reservation_id}"
+    )
+    if not taken_now:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@api.get(RESERVATION_PATH, summary="Get a reservation", response=Reservation, errors=[404])
+async def get_reservation(request: web.Request) -> web.Response:
+    product_id, rid = path_id(request), reservation_id(request)
+    reservation = await store.get_reservation(request.app[DB_POOL], product_id, rid)
+    if reservation is None:
+        raise not_found("Reservation", rid)
+    return json_response(reservation)
+
+
+@api.delete(
+    RESERVATION_PATH,
+    summary="Release a reservation (idempotent)",
+    response=Reservation,
+    errors=[404],
+)
+async def release(request: web.Request) -> web.Response:
+    """Gives the stock back once; repeats answer the same. Releasing a reservation that
+    was never made records it as released, so it can no longer be made."""
+    product_id, rid = path_id(request), reservation_id(request)
+    return json_response(await store.release(request.app[DB_POOL], product_id, rid))

@@ -63,6 +63,14 @@ class UpstreamUnavailable(ApiError):
         self.upstream = upstream
 
 
+class BulkheadFull(UpstreamUnavailable):
+    """Too many calls to this upstream in flight from this process: local overload, so it
+    neither counts against the upstream's breaker nor is retried (that would add load)."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, "too many calls in flight")
+
+
 class UpstreamTimeout(ApiError):
     def __init__(self, upstream: str, seconds: float) -> None:
         super().__init__(504, f"{upstream} did not answer within {seconds:.2f} s")
@@ -104,6 +112,10 @@ class CircuitBreaker:
             self.probing = True  # exactly one probe at a time
             return True
         return False
+
+    def release_probe(self) -> None:
+        """The probe ended without a verdict (cancelled, or never sent): let another go."""
+        self.probing = False
 
     def record_success(self) -> None:
         self.state = self.CLOSED
@@ -194,14 +206,22 @@ class HttpClient:
             if budget <= 0:
                 target.count(method, "deadline")
                 raise UpstreamTimeout(upstream, 0.0)
-            if not target.breaker.allow():
+            breaker = target.breaker
+            if not breaker.allow():
                 target.count(method, "circuit_open")
                 raise UpstreamUnavailable(upstream, "circuit open after repeated failures")
+            probe = breaker.state == CircuitBreaker.HALF_OPEN
             last_attempt = attempt == attempts - 1
             try:
                 response = await self._attempt(
                     target, method, url, body, params, send_headers, budget
                 )
+            except (BulkheadFull, asyncio.CancelledError):
+                # No verdict on the upstream: a probe that ends here must not leave the
+                # breaker waiting for it forever (half-open with no call let through).
+                if probe:
+                    breaker.release_probe()
+                raise
             except UpstreamTimeout:
                 self._failed(target)
                 if last_attempt or budget >= remaining:
@@ -245,7 +265,7 @@ class HttpClient:
                 await target.slots.acquire()
         except TimeoutError:
             target.count(method, "bulkhead_full")
-            raise UpstreamUnavailable(target.name, "too many calls in flight") from None
+            raise BulkheadFull(target.name) from None
         try:
             timeout = aiohttp.ClientTimeout(
                 total=budget, sock_connect=min(policy.connect_timeout, budget)

@@ -6,7 +6,9 @@ signal, stop and start its programs through supervisord.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack import postgres
 from devstack.layout import Layout
 from devstack.stack import program, program_pid, supervisorctl
 from devstack.topology import workloads
@@ -49,9 +52,23 @@ class Stack:
             time.sleep(0.2)
         raise AssertionError(f"{name} not running again within {patience} s")
 
+    def crash(self, name: str) -> int:
+        """SIGKILL a program's whole process group (a gunicorn master and its workers,
+        as a node failure would); supervisord starts it again. Returns the old pid."""
+        pid = self.pid(name)
+        assert pid, f"{name} is not running"
+        os.killpg(pid, signal.SIGKILL)
+        return pid
+
     def port(self, name: str) -> int:
-        """The 127.0.0.1 port of a replica, e.g. catalog-0."""
+        """The 127.0.0.1 port of a replica, e.g. orders-0."""
         return next(r.port for r in self.layout.replicas(workloads()) if r.name == name)
+
+    def dsn(self, database: str) -> str:
+        """A service's own database, with the password devstack generated for it."""
+        secrets = json.loads(self.layout.secrets_file.read_text())
+        server = postgres.Server(self.layout.postgres_port, self.layout.socket_dir)
+        return server.dsn(database, secrets[database])
 
     def log(self, name: str) -> str:
         path = self.layout.logs / f"{name}.log"

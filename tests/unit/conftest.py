@@ -7,6 +7,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from devstack import postgres
 from services.kit.config import KitSettings, load_settings
@@ -43,6 +44,24 @@ async def truncate_all(dsn: str) -> None:
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def redis_url(redis_server: str) -> str:
+    """The test Redis, emptied for this test."""
+    client = aioredis.from_url(redis_server)
+    try:
+        await client.flushall()
+    finally:
+        await client.aclose()
+    return redis_server
+
+
+@pytest.fixture
+async def redis(redis_url: str):
+    client = aioredis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 def settings_for(service: str, **overrides: object) -> KitSettings:

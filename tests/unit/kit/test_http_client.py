@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from services.kit.context import deadline_var, request_id_var
 from services.kit.http_client import (
+    BulkheadFull,
     CircuitBreaker,
     HttpClient,
     Policy,
@@ -30,6 +31,7 @@ class FakeUpstream:
         self.peak = 0
         self.failures = 0
         self.last_headers: dict[str, str] = {}
+        self.slow_started = asyncio.Event()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -54,6 +56,7 @@ class FakeUpstream:
         self.calls += 1
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
+        self.slow_started.set()
         try:
             await asyncio.sleep(float(request.query.get("s", "0.2")))
         finally:
@@ -219,3 +222,44 @@ async def test_bulkhead_bounds_concurrent_calls(upstream, session):
     assert len(answered) == 2
     assert len(rejected) == 4
     assert all("too many calls" in r.message for r in rejected)
+
+
+async def test_a_cancelled_probe_lets_the_next_call_probe(upstream, session):
+    """The caller's deadline can cancel the half-open probe mid-call; the breaker must not
+    then wait for that probe's verdict forever."""
+    client = client_for(session, str(upstream.server.make_url("")), retries=0, breaker_failures=1)
+    now = [100.0]
+    breaker = client.upstreams["up"].breaker
+    breaker.clock = lambda: now[0]
+    upstream.failures = 1
+    with pytest.raises(UpstreamUnavailable):
+        await client.get("up", "/flaky")
+    assert breaker.state == CircuitBreaker.OPEN
+
+    now[0] += breaker.cooldown
+    probe = asyncio.create_task(client.get("up", "/slow", params={"s": "5"}))
+    await upstream.slow_started.wait()  # the probe reached the upstream
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    response = await client.get("up", "/ok")  # the next call is the probe
+    assert response.status == 200
+    assert breaker.state == CircuitBreaker.CLOSED
+
+
+async def test_a_full_bulkhead_does_not_open_the_breaker(upstream, session):
+    client = client_for(
+        session,
+        str(upstream.server.make_url("")),
+        max_concurrent=1,
+        queue_timeout=0.01,
+        retries=2,
+        breaker_failures=1,
+    )
+    results = await asyncio.gather(
+        *(client.get("up", "/slow", params={"s": "0.2"}) for _ in range(4)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, BulkheadFull) for r in results) == 3
+    assert upstream.calls == 1  # a rejected call is not retried into the same overload
+    assert client.upstreams["up"].breaker.state == CircuitBreaker.CLOSED

@@ -1,0 +1,65 @@
+"""Request and response schemas of orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from services.kit.api import Body, PageQuery
+from services.kit.fields import Id
+
+Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
+MAX_ITEMS = 50
+
+
+class ItemIn(Body):
+    product_id: Id
+    quantity: Quantity
+
+
+class OrderIn(Body):
+    """One product (`product_id`, `quantity`) or several `items`, all or nothing."""
+
+    product_id: Id | None = None
+    quantity: Quantity | None = None
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_ITEMS)] | None = None
+    user_id: Id | None = Field(None, description="checked against users")
+
+    @model_validator(mode="after")
+    def one_form(self) -> OrderIn:
+        single = self.product_id is not None or self.quantity is not None
+        if self.items is not None and single:
+            raise ValueError("give either product_id and quantity, or items; not both")
+        if self.items is None and (self.product_id is None or self.quantity is None):
+            raise ValueError("give product_id and quantity, or items")
+        return self
+
+    def lines(self) -> list[ItemIn]:
+        if self.items is not None:
+            return self.items
+        assert self.product_id is not None and self.quantity is not None
+        return [ItemIn(product_id=self.product_id, quantity=self.quantity)]
+
+
+class OrderItem(BaseModel):
+    product_id: int
+    quantity: int
+    unit_price: Decimal = Field(description="catalog's price when the order was placed")
+    line_total: Decimal
+
+
+class Order(BaseModel):
+    id: int
+    user_id: int | None
+    status: Literal["created", "cancelled"]
+    items: list[OrderItem]
+    total: Decimal = Field(description="exact: the sum of the line totals")
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderQuery(PageQuery):
+    user_id: Id | None = None
