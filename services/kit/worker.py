@@ -52,6 +52,7 @@ class AgoraWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
         a SIGTERM from here on, or one queued by the master's handler we inherited, is
         remembered and honoured once the worker runs, instead of being lost (the master
         would then wait out the whole graceful timeout and SIGKILL the worker)."""
+
         def remember(signum: int, frame: FrameType | None) -> None:
             self._stop_requested = True
 
