@@ -234,7 +234,9 @@ def test_generated_passwords_are_random_and_never_in_values(
     again = render("again", [])
     first = default_render.get("Secret", "agora-postgresql")["data"]
     second = again.get("Secret", "agora-postgresql")["data"]
-    assert set(first) == {"postgres-password", "catalog-password", "users-password"}
+    with_database = {f"{w.name}-password" for w in default_render.workloads if w.postgres}
+    assert set(first) == {"postgres-password", *with_database}
+    assert {"catalog-password", "orders-password"} <= with_database
     assert all(len(value) >= 32 for value in first.values())
     assert all(first[key] != second[key] for key in first)  # no lookup: freshly generated
     # values name where a password is kept (a Secret's key), never a password itself

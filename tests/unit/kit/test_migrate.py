@@ -37,9 +37,9 @@ async def applied_versions(dsn: str) -> list[int]:
 async def test_second_run_applies_nothing(fresh_dsn):
     first = await runner.migrate(fresh_dsn, "catalog")
     second = await runner.migrate(fresh_dsn, "catalog")
-    assert first == ["0001_init"]
+    assert first == ["0001_init", "0002_reservations"]
     assert second == []
-    assert await applied_versions(fresh_dsn) == [1]
+    assert await applied_versions(fresh_dsn) == [1, 2]
 
 
 async def test_racing_runners_apply_each_file_once(fresh_dsn):
