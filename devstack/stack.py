@@ -191,7 +191,7 @@ def down(layout: Layout) -> None:
     say("stopping services, nginx, Prometheus, Redis and PostgreSQL")
     os.kill(pid, signal.SIGTERM)  # supervisord stops every program, then itself
     deadline = time.monotonic() + 90
-    while supervisord_pid(layout) is not None:
+    while alive(pid):  # the pidfile goes a moment before the process does
         if time.monotonic() > deadline:
             raise DevstackError(f"supervisord (pid {pid}) did not stop within 90 s")
         time.sleep(0.2)
@@ -200,6 +200,14 @@ def down(layout: Layout) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     say("stopped")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
 
 
 def leftovers(layout: Layout) -> list[tuple[int, str]]:
