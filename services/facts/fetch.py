@@ -26,7 +26,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints, ValidationError
 
-from services.kit.context import deadline_var
+from services.kit.context import current_deadline
 from services.kit.errors import ApiError
 from services.kit.http_client import HttpClient
 
@@ -58,7 +58,7 @@ class UpstreamFact(BaseModel):
 async def fetch_facts(client: HttpClient, amount: int, limits: Limits) -> Fetched:
     """Up to `amount` distinct facts; fewer when the budgets or the deadline run out."""
     run = _Run(client, amount, limits)
-    deadline = deadline_var.get()
+    deadline = current_deadline()
     try:
         async with (
             asyncio.timeout_at(None if deadline is None else deadline - ANSWER_RESERVE),

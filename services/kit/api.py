@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ApiError, field_error, validation_error
+from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -131,7 +131,6 @@ def path_id(request: web.Request, name: str = "id") -> int:
 # ---------------------------------------------------------------- route table
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^{}]+)?}")
-_UNSET: Any = object()
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ class Endpoint:
     response: Any = None
     status: int = 200
     errors: tuple[int, ...] = ()
-    timeout: float | None = _UNSET  # None: no deadline (streams); unset: the default
+    timeout: float | None = DEFAULT  # None: no deadline (streams); DEFAULT: REQUEST_TIMEOUT
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
 
 
@@ -158,7 +157,6 @@ class Api:
     description: str = ""
     version: str = "1.0.0"
     endpoints: list[Endpoint] = field(default_factory=list)
-    timeouts: dict[AbstractRoute, float | None] = field(default_factory=dict)
 
     @property
     def docs_prefix(self) -> str:
@@ -175,7 +173,7 @@ class Api:
         response: Any = None,
         status: int = 200,
         errors: Sequence[int] = (),
-        timeout: float | None = _UNSET,
+        timeout: float | None = DEFAULT,
         headers: Sequence[tuple[str, str]] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -213,14 +211,16 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kwargs)
 
-    def add_routes(self, app: web.Application) -> None:
+    def add_routes(self, app: web.Application, instrumentation: Instrumentation) -> None:
         for endpoint in self.endpoints:
-            route = app.router.add_route(endpoint.method, endpoint.path, _bind(endpoint))
-            if endpoint.timeout is not _UNSET:
-                self.timeouts[route] = endpoint.timeout
-
-    def has_custom_timeout(self, endpoint: Endpoint) -> bool:
-        return endpoint.timeout is not _UNSET
+            instrumentation.add(
+                app,
+                endpoint.method,
+                endpoint.path,
+                _bind(endpoint),
+                route=openapi_path(endpoint.path),
+                timeout=endpoint.timeout,
+            )
 
 
 def _bind(endpoint: Endpoint) -> Handler:

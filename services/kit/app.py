@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from aiohttp import web
 
 from .api import Api
+from .background import every
 from .config import KitSettings
 from .db import postgres_ctx
+from .deadlines import SWEEP_SECONDS, Deadlines
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
 from .http_client import http_client_ctx
-from .keys import ACCESS_LOG, API, READINESS, REQUEST_METRICS, SETTINGS
-from .logs import AccessLog, access_log_ctx
-from .metrics import RequestMetrics, metrics_handler, request_metrics_ctx
-from .middleware import instrumentation
+from .instrument import Instrumentation
+from .keys import ACCESS_LOG, API, INSTRUMENTATION, READINESS, REQUEST_METRICS, SETTINGS
+from .logs import AccessLog
+from .metrics import RequestMetrics, metrics_handler
 from .openapi import add_docs_routes
 from .redis_client import redis_ctx
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+ACCESS_LOG_FLUSH_SECONDS = 0.5
+
+
+def flush_access_log(app: web.Application) -> None:
+    app[ACCESS_LOG].flush()
+
+
+def flush_metrics(app: web.Application) -> None:
+    app[REQUEST_METRICS].flush()
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 class MissingSetting(SystemExit):
@@ -50,33 +68,35 @@ def create_app(
     metrics = RequestMetrics(settings.service_name)
     access_log = AccessLog(settings.service_name, sample=settings.access_log_sample)
     readiness = Readiness()
-    app = web.Application(
-        client_max_size=settings.max_body_bytes,
-        middlewares=[
-            instrumentation(
-                api,
-                metrics,
-                access_log,
-                readiness,
-                request_timeout=settings.request_timeout,
-                max_body_bytes=settings.max_body_bytes,
-            )
-        ],
+    deadlines = Deadlines()
+    instrumentation = Instrumentation(
+        metrics,
+        access_log,
+        readiness,
+        deadlines,
+        request_timeout=settings.request_timeout,
+        max_body_bytes=settings.max_body_bytes,
     )
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[API] = api
     app[READINESS] = readiness
     app[REQUEST_METRICS] = metrics
     app[ACCESS_LOG] = access_log
+    app[INSTRUMENTATION] = instrumentation
 
-    app.router.add_get("/healthz", handle_healthz)
-    app.router.add_get("/readyz", handle_readyz)
-    app.router.add_get("/metrics", metrics_handler(metrics))
-    add_docs_routes(app, api)
-    api.add_routes(app)
+    instrumentation.add(app, "GET", "/healthz", handle_healthz)
+    instrumentation.add(app, "GET", "/readyz", handle_readyz)
+    instrumentation.add(app, "GET", "/metrics", metrics_handler(metrics))
+    add_docs_routes(app, api, instrumentation)
+    api.add_routes(app, instrumentation)
+    instrumentation.add_catch_all(app)  # last: it matches every path
 
-    app.cleanup_ctx.append(access_log_ctx)
-    app.cleanup_ctx.append(request_metrics_ctx)
+    app.cleanup_ctx.append(every("access-log", ACCESS_LOG_FLUSH_SECONDS, flush_access_log))
+    app.cleanup_ctx.append(every("metrics", settings.metrics_flush_seconds, flush_metrics))
+    app.cleanup_ctx.append(
+        every("deadlines", SWEEP_SECONDS, lambda app: deadlines.sweep(loop_time()))
+    )
     if postgres:
         app.cleanup_ctx.append(postgres_ctx)
     if redis:

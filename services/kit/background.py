@@ -70,3 +70,15 @@ def background(name: str, loop: Loop) -> CleanupCtx:
 
     ctx.__name__ = f"background_{name}"
     return ctx
+
+
+def every(name: str, seconds: float, action: Callable[[web.Application], None]) -> CleanupCtx:
+    """A cleanup context calling `action(app)` every `seconds`, and once more on shutdown
+    (flushing what a worker buffered, say)."""
+
+    async def repeat(app: web.Application, stopping: asyncio.Event) -> None:
+        while not await sleep_unless(stopping, seconds):
+            action(app)
+        action(app)
+
+    return background(name, repeat)

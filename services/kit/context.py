@@ -1,13 +1,31 @@
-"""Per-request context visible to any code the request runs (logging, outbound calls)."""
+"""Per-request context visible to any code the request runs (logging, outbound calls).
+
+One context variable holding both values: setting and resetting it is per-request work.
+"""
 
 from __future__ import annotations
 
 import contextvars
+from typing import NamedTuple
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None
+
+class RequestContext(NamedTuple):
+    request_id: str
+    # loop.time() by which the request must be answered (None: no deadline); outbound
+    # calls stop there.
+    deadline: float | None
+
+
+request_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "request_context", default=None
 )
-# loop.time() by which the current request must be answered; outbound calls stop there.
-deadline_var: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "deadline", default=None
-)
+
+
+def current_request_id() -> str | None:
+    context = request_context.get()
+    return context.request_id if context else None
+
+
+def current_deadline() -> float | None:
+    context = request_context.get()
+    return context.deadline if context else None

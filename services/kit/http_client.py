@@ -26,7 +26,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 
 from .config import KitSettings
-from .context import deadline_var, request_id_var
+from .context import current_deadline, current_request_id
 from .errors import ApiError
 from .jsoncodec import dumps, loads
 from .keys import HTTP_CLIENT, SETTINGS
@@ -185,7 +185,7 @@ class HttpClient:
         policy = target.policy
         method = method.upper()
         send_headers = dict(headers or {})
-        request_id = request_id_var.get()
+        request_id = current_request_id()
         if request_id:
             send_headers["X-Request-ID"] = request_id
         if idempotency_key:
@@ -198,7 +198,7 @@ class HttpClient:
         attempts = 1 + (policy.retries if safe_to_repeat else 0)
         url = target.base_url + path
         loop = asyncio.get_running_loop()
-        deadline = deadline_var.get()
+        deadline = current_deadline()
 
         for attempt in range(attempts):
             remaining = math.inf if deadline is None else deadline - loop.time()

@@ -13,11 +13,12 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", "KitSettings")
 API = web.AppKey("api", "Api")
 READINESS = web.AppKey("readiness", "Readiness")
+INSTRUMENTATION = web.AppKey("instrumentation", "Instrumentation")
 REQUEST_METRICS = web.AppKey("request_metrics", "RequestMetrics")
 ACCESS_LOG = web.AppKey("access_log", "AccessLog")
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", "aioredis.Redis")
 HTTP_CLIENT = web.AppKey("http_client", "HttpClient")
 
-REQUEST_ID = web.RequestKey("request_id", str)
-DEADLINE = web.RequestKey("deadline", float)  # loop.time() by which the answer is due
+# The route that answers paths no other route matches (services.kit.instrument).
+CATCH_ALL = web.AppKey("catch_all", web.AbstractResource)

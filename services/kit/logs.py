@@ -7,21 +7,17 @@ batches; successes can be sampled, errors are always written.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from aiohttp import web
 from orjson import dumps
 
-from .context import request_id_var
-from .keys import ACCESS_LOG
+from .context import current_request_id
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -41,7 +37,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        request_id = current_request_id()
         if request_id:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
@@ -73,6 +69,7 @@ class AccessLog:
         self.fd = fd
         self.max_buffered = max_buffered
         self._lines: list[bytes] = []
+        self._routes: dict[str, bytes] = {}  # route templates are few: encoded once each
         self._random = random.random
         self._template = (
             b'{"ts":%.3f,"level":"%b","service":'
@@ -102,7 +99,7 @@ class AccessLog:
                 dumps(request_id),
                 method.encode(),
                 dumps(path),
-                dumps(route),
+                self._routes.get(route) or self._routes.setdefault(route, dumps(route)),
                 status,
                 seconds * 1000,
             )
@@ -118,18 +115,3 @@ class AccessLog:
         while data:
             written = os.write(self.fd, data)
             data = data[written:]
-
-
-async def access_log_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Flushes the worker's access log twice a second and at shutdown."""
-    log = app[ACCESS_LOG]
-
-    async def flush_periodically() -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            log.flush()
-
-    task = asyncio.create_task(flush_periodically())
-    yield
-    task.cancel()
-    log.flush()

@@ -11,10 +11,8 @@ period late; counts are never lost.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -29,7 +27,6 @@ from prometheus_client import (
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from .config import MULTIPROC_ENV
-from .keys import REQUEST_METRICS, SETTINGS
 
 LABELS = ("service", "method", "route", "status")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -159,18 +156,3 @@ def metrics_handler(request_metrics: RequestMetrics) -> web.Handler:
         return await expose(request)
 
     return handle_metrics
-
-
-async def request_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-    metrics = app[REQUEST_METRICS]
-    period = app[SETTINGS].metrics_flush_seconds
-
-    async def flush_periodically() -> None:
-        while True:
-            await asyncio.sleep(period)
-            metrics.flush()
-
-    task = asyncio.create_task(flush_periodically())
-    yield
-    task.cancel()
-    metrics.flush()

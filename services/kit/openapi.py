@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from .api import Api, Endpoint, ErrorBody, openapi_path, path_parameters
 from .errors import code_for
+from .instrument import Instrumentation
 
 REF = "#/components/schemas/{model}"
 SWAGGER_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
@@ -136,7 +137,14 @@ _DOCS_INIT = """window.ui = SwaggerUIBundle({{
 """
 
 
-def add_docs_routes(app: web.Application, api: Api) -> None:
+SWAGGER_FILES = {
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "application/javascript",
+    "swagger-ui-standalone-preset.js": "application/javascript",
+}
+
+
+def add_docs_routes(app: web.Application, api: Api, instrumentation: Instrumentation) -> None:
     """GET <prefix>/openapi.json, <prefix>/docs (Swagger UI) and its assets, no CDN."""
     prefix = api.docs_prefix
     assets = f"{prefix}/docs/assets"
@@ -153,7 +161,16 @@ def add_docs_routes(app: web.Application, api: Api) -> None:
     async def docs_init(request: web.Request) -> web.Response:
         return web.Response(text=init, content_type="application/javascript")
 
-    app.router.add_get(f"{prefix}/openapi.json", openapi_json)
-    app.router.add_get(f"{prefix}/docs", docs)
-    app.router.add_get(f"{prefix}/docs/init.js", docs_init)
-    app.router.add_static(assets, SWAGGER_ASSETS)
+    async def docs_asset(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in SWAGGER_FILES:
+            raise web.HTTPNotFound()
+        return web.FileResponse(
+            SWAGGER_ASSETS / name,
+            headers={"Content-Type": SWAGGER_FILES[name], "Cache-Control": "max-age=86400"},
+        )
+
+    instrumentation.add(app, "GET", f"{prefix}/openapi.json", openapi_json)
+    instrumentation.add(app, "GET", f"{prefix}/docs", docs)
+    instrumentation.add(app, "GET", f"{prefix}/docs/init.js", docs_init)
+    instrumentation.add(app, "GET", f"{assets}/{{name}}", docs_asset)

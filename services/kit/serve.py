@@ -121,6 +121,7 @@ def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:
     # Imported only now: gunicorn reads WEB_CONCURRENCY when imported, and a bad value
     # must be reported by load_settings (naming the variable), not as a traceback.
     from gunicorn.app.base import BaseApplication
+    from gunicorn.errors import HaltServer
 
     class ServiceApplication(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -130,7 +131,12 @@ def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:
         def load(self) -> Any:
             return RunnerFactory(module, settings, KEEPALIVE).make
 
-    ServiceApplication().run()
+    try:
+        ServiceApplication().run()
+    except HaltServer as halt:
+        # When a second worker fails to boot while gunicorn halts for the first, its
+        # halt() raises again instead of exiting: exit with the same status ourselves.
+        sys.exit(halt.exit_status)
 
 
 def main(argv: list[str] | None = None) -> None:

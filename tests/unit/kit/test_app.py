@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from services.kit.app import MissingSetting
 from services.kit.app import create_app as kit_create_app
 from services.kit.config import KitSettings
-from services.kit.keys import ACCESS_LOG, READINESS, REQUEST_METRICS
+from services.kit.keys import ACCESS_LOG, INSTRUMENTATION, READINESS, REQUEST_METRICS
 from tests.unit.kit.sample_app import api, create_app
 
 
@@ -141,6 +141,15 @@ async def test_deadline_answers_504(client):
 async def test_a_route_may_have_its_own_deadline(client):
     resp = await client.get("/api/v1/sample/quick", params={"seconds": "0.2"})
     assert resp.status == 504
+
+
+async def test_a_request_within_its_deadline_is_left_alone(client):
+    slow = await client.get("/api/v1/sample/slow", params={"seconds": "0.1"})
+    timed_out = await client.get("/api/v1/sample/slow", params={"seconds": "5"})
+    again = await client.get("/api/v1/sample/slow", params={"seconds": "0.1"})
+    assert (slow.status, timed_out.status, again.status) == (200, 504, 200)
+    deadlines = client.server.app[INSTRUMENTATION].deadlines
+    assert not deadlines.due and not deadlines._expired  # nothing watched after the answer
 
 
 async def test_created_answers_201(client):

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import REGISTRY
 
-from services.kit.context import deadline_var, request_id_var
+from services.kit.context import RequestContext, request_context
 from services.kit.http_client import (
     BulkheadFull,
     CircuitBreaker,
@@ -93,11 +93,11 @@ def calls_counted(outcome: str) -> float:
 
 async def test_passes_the_request_id_on(upstream, session):
     client = client_for(session, str(upstream.server.make_url("")))
-    token = request_id_var.set("req-123")
+    token = request_context.set(RequestContext("req-123", None))
     try:
         response = await client.get("up", "/ok")
     finally:
-        request_id_var.reset(token)
+        request_context.reset(token)
     assert response.status == 200 and response.json() == {"ok": True}
     assert upstream.last_headers["X-Request-ID"] == "req-123"
 
@@ -155,12 +155,12 @@ async def test_timeout_per_attempt(upstream, session):
 
 async def test_the_request_deadline_bounds_every_attempt(upstream, session):
     client = client_for(session, str(upstream.server.make_url("")), timeout=5, retries=5)
-    token = deadline_var.set(asyncio.get_running_loop().time() + 0.05)
+    token = request_context.set(RequestContext("r", asyncio.get_running_loop().time() + 0.05))
     try:
         with pytest.raises(UpstreamTimeout):
             await client.get("up", "/slow", params={"s": "1"})
     finally:
-        deadline_var.reset(token)
+        request_context.reset(token)
     assert upstream.calls == 1  # no retry once the caller's deadline has passed
 
 

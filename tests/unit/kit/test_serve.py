@@ -193,6 +193,7 @@ def test_missing_dependency_setting_stops_instead_of_restarting(tmp_path):
             "PORT": str(free_port()),
             "BIND_HOST": "127.0.0.1",
             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "catalog-metrics"),
+            "WEB_CONCURRENCY": "4",  # several workers failing at once must still halt with 3
         },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
