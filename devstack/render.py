@@ -12,7 +12,7 @@ import yaml
 
 from . import postgres
 from .layout import Layout, Replica
-from .topology import REPO, Workload
+from .topology import REPO, Workload, upstream_env
 
 # nginx closes idle upstream connections after this: well before gunicorn would (75 s),
 # so a replica never closes a connection nginx is about to reuse, and before a draining
@@ -66,8 +66,7 @@ def replica_env(
         env["DATABASE_URL"] = dsns[workload.name]
     if workload.redis:
         env["REDIS_URL"] = layout.redis_url
-    for upstream in workload.upstreams:
-        env[f"{upstream.upper().replace('-', '_')}_URL"] = service_urls[upstream]
+    env.update(upstream_env(workload, service_urls))
     return env
 
 

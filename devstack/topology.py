@@ -41,10 +41,6 @@ class Workload:
     probes: dict[str, str]
     raw: dict[str, Any] = field(repr=False, compare=False)
 
-    @property
-    def env_prefix(self) -> str:
-        return self.name.upper().replace("-", "_")
-
 
 def load_values(path: Path = VALUES) -> dict[str, Any]:
     """values.yaml, then each file in AGORA_VALUES_EXTRA (':'-separated) merged on top,
@@ -97,6 +93,11 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
     return result
 
 
+def url_variable(service: str) -> str:
+    """The variable a caller reads a service's base URL from: order-events -> ORDER_EVENTS_URL."""
+    return f"{service.upper().replace('-', '_')}_URL"
+
+
 def upstream_env(workload: Workload, address_of: dict[str, str]) -> dict[str, str]:
     """<NAME>_URL for every upstream, given each service's base URL."""
-    return {f"{up.upper().replace('-', '_')}_URL": address_of[up] for up in workload.upstreams}
+    return {url_variable(up): address_of[up] for up in workload.upstreams}

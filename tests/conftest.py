@@ -11,12 +11,30 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from devstack import postgres
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, *, interval: float = 0.2
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def answers_ready(base_url: str) -> bool:
+    """True when the server at base_url answers its readiness probe with 200."""
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from services.kit.db import fetch_page
 from services.kit.errors import ApiError, conflict, field_error, not_found
 
 Row = dict[str, Any]
@@ -26,10 +27,7 @@ def missing_brand(brand_id: int | None) -> ApiError:
 
 async def list_brands(db: asyncpg.Pool, limit: int, offset: int) -> tuple[list[Row], int]:
     async with db.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {BRAND_COLUMNS} FROM brands ORDER BY id LIMIT $1 OFFSET $2", limit, offset
-        )
-        total = await conn.fetchval("SELECT count(*) FROM brands")
+        rows, total = await fetch_page(conn, BRAND_COLUMNS, "brands", (), limit, offset)
     return [dict(row) for row in rows], total
 
 
@@ -54,18 +52,9 @@ async def create_brand(db: asyncpg.Pool, name: str) -> Row:
 async def list_products(
     db: asyncpg.Pool, limit: int, offset: int, brand_id: int | None
 ) -> tuple[list[Row], int]:
-    matches = "($3::bigint IS NULL OR brand_id = $3)"
+    source = "products WHERE ($1::bigint IS NULL OR brand_id = $1)"
     async with db.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {PRODUCT_COLUMNS} FROM products WHERE {matches}"
-            " ORDER BY id LIMIT $1 OFFSET $2",
-            limit,
-            offset,
-            brand_id,
-        )
-        total = await conn.fetchval(
-            "SELECT count(*) FROM products WHERE ($1::bigint IS NULL OR brand_id = $1)", brand_id
-        )
+        rows, total = await fetch_page(conn, PRODUCT_COLUMNS, source, (brand_id,), limit, offset)
     return [dict(row) for row in rows], total
 
 

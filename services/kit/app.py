@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from aiohttp import web
@@ -22,21 +21,7 @@ from .openapi import add_docs_routes
 from .redis_client import redis_ctx
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
-
-
 ACCESS_LOG_FLUSH_SECONDS = 0.5
-
-
-def flush_access_log(app: web.Application) -> None:
-    app[ACCESS_LOG].flush()
-
-
-def flush_metrics(app: web.Application) -> None:
-    app[REQUEST_METRICS].flush()
-
-
-def loop_time() -> float:
-    return asyncio.get_running_loop().time()
 
 
 class MissingSetting(SystemExit):
@@ -92,11 +77,9 @@ def create_app(
     api.add_routes(app, instrumentation)
     instrumentation.add_catch_all(app)  # last: it matches every path
 
-    app.cleanup_ctx.append(every("access-log", ACCESS_LOG_FLUSH_SECONDS, flush_access_log))
-    app.cleanup_ctx.append(every("metrics", settings.metrics_flush_seconds, flush_metrics))
-    app.cleanup_ctx.append(
-        every("deadlines", SWEEP_SECONDS, lambda app: deadlines.sweep(loop_time()))
-    )
+    app.cleanup_ctx.append(every("access-log", ACCESS_LOG_FLUSH_SECONDS, access_log.flush))
+    app.cleanup_ctx.append(every("metrics", settings.metrics_flush_seconds, metrics.flush))
+    app.cleanup_ctx.append(every("deadlines", SWEEP_SECONDS, deadlines.sweep))
     if postgres:
         app.cleanup_ctx.append(postgres_ctx)
     if redis:

@@ -72,13 +72,13 @@ def background(name: str, loop: Loop) -> CleanupCtx:
     return ctx
 
 
-def every(name: str, seconds: float, action: Callable[[web.Application], None]) -> CleanupCtx:
-    """A cleanup context calling `action(app)` every `seconds`, and once more on shutdown
+def every(name: str, seconds: float, action: Callable[[], None]) -> CleanupCtx:
+    """A cleanup context calling `action()` every `seconds`, and once more on shutdown
     (flushing what a worker buffered, say)."""
 
     async def repeat(app: web.Application, stopping: asyncio.Event) -> None:
         while not await sleep_unless(stopping, seconds):
-            action(app)
-        action(app)
+            action()
+        action()
 
     return background(name, repeat)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 from aiohttp import web
@@ -22,6 +22,24 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 STARTUP_PATIENCE = 30.0  # seconds a starting worker waits for the database
+
+
+async def fetch_page(
+    conn: asyncpg.Connection,
+    columns: str,
+    source: str,
+    args: Sequence[object],
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of `SELECT columns FROM source ORDER BY id`, and how many rows it has in all.
+
+    `source` is a table with an optional WHERE clause whose parameters are $1..$n (`args`).
+    """
+    page = f"ORDER BY id LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+    rows = await conn.fetch(f"SELECT {columns} FROM {source} {page}", *args, limit, offset)
+    total = await conn.fetchval(f"SELECT count(*) FROM {source}", *args)
+    return rows, total
 
 
 async def connect_with_retry(dsn: str, *, patience: float = STARTUP_PATIENCE) -> asyncpg.Connection:

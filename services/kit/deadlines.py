@@ -29,7 +29,8 @@ class Deadlines:
             return True
         return False
 
-    def sweep(self, now: float) -> None:
+    def sweep(self) -> None:
+        now = asyncio.get_running_loop().time()
         for task, deadline in self.due.items():
             if deadline <= now and task not in self._expired:
                 self._expired.add(task)

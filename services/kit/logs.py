@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import sys
 import time
 from typing import Any
 
@@ -46,16 +45,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
-
-
-def setup_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # aiohttp's own access logger is replaced by AccessLog below.
-    logging.getLogger("aiohttp.access").disabled = True
 
 
 class AccessLog:

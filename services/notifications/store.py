@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 from prometheus_client import Histogram
 
+from services.kit.db import fetch_page
 from services.kit.streams import InvalidEntry
 
 Row = dict[str, Any]
@@ -71,13 +72,7 @@ async def record_event(db: asyncpg.Pool, entry_id: str, fields: dict[str, str]) 
 async def list_notifications(
     db: asyncpg.Pool, limit: int, offset: int, order_id: int | None
 ) -> tuple[list[Row], int]:
-    matches = "($1::bigint IS NULL OR order_id = $1)"
+    source = "notifications WHERE ($1::bigint IS NULL OR order_id = $1)"
     async with db.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM notifications WHERE {matches} ORDER BY id LIMIT $2 OFFSET $3",
-            order_id,
-            limit,
-            offset,
-        )
-        total = await conn.fetchval(f"SELECT count(*) FROM notifications WHERE {matches}", order_id)
+        rows, total = await fetch_page(conn, COLUMNS, source, (order_id,), limit, offset)
     return [dict(row) for row in rows], total

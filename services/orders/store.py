@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 
 from services.kit.api import dumps
+from services.kit.db import fetch_page
 
 Row = dict[str, Any]
 ORDER_COLUMNS = (
@@ -206,15 +207,9 @@ async def get(db: asyncpg.Pool, order_id: int) -> Row | None:
 async def list_visible(
     db: asyncpg.Pool, limit: int, offset: int, user_id: int | None
 ) -> tuple[list[Row], int]:
-    matches = f"{VISIBLE} AND ($1::bigint IS NULL OR user_id = $1)"
+    source = f"orders WHERE {VISIBLE} AND ($1::bigint IS NULL OR user_id = $1)"
     async with db.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {ORDER_COLUMNS} FROM orders WHERE {matches} ORDER BY id LIMIT $2 OFFSET $3",
-            user_id,
-            limit,
-            offset,
-        )
-        total = await conn.fetchval(f"SELECT count(*) FROM orders WHERE {matches}", user_id)
+        rows, total = await fetch_page(conn, ORDER_COLUMNS, source, (user_id,), limit, offset)
         return await _with_items(conn, rows), total
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from services.kit.db import fetch_page
 from services.kit.errors import conflict
 
 Row = dict[str, Any]
@@ -15,17 +16,9 @@ USER_COLUMNS = "id, name, age, email, created_at"
 async def list_users(
     db: asyncpg.Pool, limit: int, offset: int, min_age: int | None
 ) -> tuple[list[Row], int]:
+    source = "users WHERE ($1::int IS NULL OR age >= $1)"
     async with db.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {USER_COLUMNS} FROM users WHERE ($3::int IS NULL OR age >= $3)"
-            " ORDER BY id LIMIT $1 OFFSET $2",
-            limit,
-            offset,
-            min_age,
-        )
-        total = await conn.fetchval(
-            "SELECT count(*) FROM users WHERE ($1::int IS NULL OR age >= $1)", min_age
-        )
+        rows, total = await fetch_page(conn, USER_COLUMNS, source, (min_age,), limit, offset)
     return [dict(row) for row in rows], total
 
 

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from devstack.topology import url_variable
+
 from .conftest import NAMESPACE, Rendered, render
 
 SELECTOR_KEYS = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
@@ -205,7 +207,7 @@ def test_upstreams_become_url_variables(rendered: Rendered) -> None:
         urls.pop("REDIS_URL", None)
         ports = service_ports(rendered)
         declared = {k for k, v in urls.items() if urlsplit(v).hostname in ports}
-        expected = {f"{up.upper().replace('-', '_')}_URL" for up in workload.upstreams}
+        expected = {url_variable(up) for up in workload.upstreams}
         assert declared == expected
 
 

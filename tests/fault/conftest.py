@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devstack import postgres
 from devstack.layout import Layout
 from devstack.stack import program, program_pid, supervisorctl
 from devstack.topology import workloads
+from tests.conftest import answers_ready, wait_until
 
 
 @dataclass
@@ -75,15 +75,8 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def wait_ready(self, port: int, patience: float = 60) -> None:
-        deadline = time.monotonic() + patience
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"127.0.0.1:{port} not ready within {patience} s")
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: answers_ready(url), patience, f"{url} not ready")
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from devstack.topology import REPO
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 # Start-to-ready times and the image size, reported at the end of the run.
 MEASUREMENTS: dict[str, str] = {}
@@ -26,14 +25,6 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def engine_answers() -> bool:
     return shutil.which("docker") is not None and docker("info", check=False).returncode == 0
-
-
-def wait_until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} after {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

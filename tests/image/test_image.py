@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from devstack import postgres
-from devstack.topology import Workload, workloads
-from tests.conftest import free_port
+from devstack.topology import Workload, url_variable, workloads
+from tests.conftest import answers_ready, free_port, wait_until
 
-from .conftest import MEASUREMENTS, docker, wait_until
+from .conftest import MEASUREMENTS, docker
 
 METRICS_DIR = "/run/agora/metrics"  # the Dockerfile's PROMETHEUS_MULTIPROC_DIR
 UNREACHABLE = "http://127.0.0.1:9"  # upstreams: readiness never depends on them
@@ -53,8 +53,7 @@ def container_env(
         )
     if workload.redis:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
-    for upstream in workload.upstreams:
-        env[f"{upstream.upper().replace('-', '_')}_URL"] = UNREACHABLE
+    env.update({url_variable(upstream): UNREACHABLE for upstream in workload.upstreams})
     return env
 
 
@@ -75,7 +74,7 @@ def container(
     )  # fmt: skip
     try:
         try:
-            wait_until(lambda: ready(url), 30, f"{workload.name} never became ready")
+            wait_until(lambda: answers_ready(url), 30, f"{workload.name} never became ready")
         except TimeoutError as error:
             raise AssertionError(f"{error}; its log ends:\n{container_log(name)}") from None
         MEASUREMENTS[f"start to ready: {workload.name}"] = f"{time.monotonic() - started:.2f} s"
@@ -87,13 +86,6 @@ def container(
 def container_log(name: str) -> str:
     logs = docker("logs", name, check=False)
     return (logs.stdout + logs.stderr)[-3000:]
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 SERVICES = workloads()
@@ -150,7 +142,7 @@ def test_docker_stop_ends_the_container_cleanly_within_the_grace_period(
     assert docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     # gunicorn exits 0 even when it had to kill a worker at the end of its graceful timeout
     assert elapsed < grace, container_log(name)
-    assert not ready(url)
+    assert not answers_ready(url)
 
 
 def test_the_image_carries_no_build_tools(image: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import answers_ready, free_port, wait_until
 
 SERVE = [sys.executable, "-m", "services.kit.serve", "tests.unit.kit.sample_app"]
 
@@ -34,16 +34,11 @@ class Served:
         return output
 
     def wait_ready(self, patience: float = 20) -> None:
-        deadline = time.monotonic() + patience
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self.process.poll() is None, self.stop()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("not ready")
+            return answers_ready(self.url)
+
+        wait_until(ready, patience, "not ready", interval=0.1)
 
     def metric(self, name: str, **labels: str) -> float:
         text = httpx.get(f"{self.url}/metrics").text
