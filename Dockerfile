@@ -7,6 +7,8 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # ---------------------------------------------------------------- build: the virtualenv
 FROM ${BASE_IMAGE} AS build
+# tools/build-image.sh prunes the untagged images carrying this label after a build.
+LABEL org.agora.image=build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt
@@ -24,6 +26,7 @@ RUN /opt/agora/bin/pip install --quiet --no-deps -c constraints.txt . \
 
 # ---------------------------------------------------------------- runtime
 FROM ${BASE_IMAGE}
+LABEL org.agora.image=runtime
 ARG UID=10001
 # Runs under a read-only root filesystem: only /tmp and the metrics directory are
 # written (Kubernetes mounts emptyDirs there; `docker run --read-only --tmpfs` does too).
