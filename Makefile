@@ -10,8 +10,13 @@ DEVSTACK := $(BIN)/python -m devstack
 
 # The instances `make test` and `make bench` start and stop, beside any `make up` of the
 # user's. All ports stay below 32768, where the kernel picks ephemeral ports.
-TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=28080 AGORA_PORT_BASE=28000
-BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=24080 AGORA_PORT_BASE=24000
+# TEST_PORT_BASE / BENCH_PORT_BASE move them (two checkouts testing at once, say).
+TEST_PORT_BASE ?= 28000
+BENCH_PORT_BASE ?= 24000
+TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=$(shell echo $$(($(TEST_PORT_BASE) + 80))) \
+	AGORA_PORT_BASE=$(TEST_PORT_BASE)
+BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=$(shell echo $$(($(BENCH_PORT_BASE) + 80))) \
+	AGORA_PORT_BASE=$(BENCH_PORT_BASE)
 # checkov, pinned in tools/checkov-requirements.txt (its own virtualenv: its pins clash)
 CHECKOV_VERSION := 3.3.30
 # The kind cluster of `make deploy` (tools/cluster.sh); SERVICE for `make port-forward`.
