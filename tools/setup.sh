@@ -8,9 +8,10 @@ PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 # postgresql, redis-server, nginx and prometheus: the servers devstack and the tests run;
 # wrk: the load driver of `make bench`; python3-venv: the virtualenv itself;
-# docker.io and debootstrap: the image `make test` builds (tests/image).
+# docker.io and debootstrap: the image `make test` builds (tests/image);
+# chromium: the headless browser of tests/browser (driven by Playwright, never downloaded).
 APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk curl ca-certificates
-    docker.io debootstrap)
+    docker.io debootstrap chromium)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
