@@ -35,6 +35,10 @@ class Workload:
     workers: int
     ingress: list[str]
     postgres: bool
+    # The database it connects to: its own (postgres: true), or, in a bench overlay, the
+    # one of the service named by `database:` (bench/peers read catalog's rows). The
+    # chart renders only the first.
+    database: str | None
     redis: bool
     upstreams: list[str]
     env: dict[str, str]
@@ -74,6 +78,9 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
         unknown = [up for up in spec.get("upstreams", []) if up not in specs]
         if unknown:
             raise ValueError(f"{name}: upstreams {unknown} are not services")
+        database = spec.get("database") or (name if spec.get("postgres") else None)
+        if database and not (database in enabled and specs[database].get("postgres")):
+            raise ValueError(f"{name}: database {database!r} is not an enabled service's")
         result.append(
             Workload(
                 name=name,
@@ -83,6 +90,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 workers=int(spec["workers"]),
                 ingress=list(spec.get("ingress", [])),
                 postgres=bool(spec.get("postgres")),
+                database=database,
                 redis=bool(spec.get("redis")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},

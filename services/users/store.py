@@ -18,8 +18,7 @@ async def list_users(
 ) -> tuple[list[Row], int]:
     source = "users WHERE ($1::int IS NULL OR age >= $1)"
     async with db.acquire() as conn:
-        rows, total = await fetch_page(conn, USER_COLUMNS, source, (min_age,), limit, offset)
-    return [dict(row) for row in rows], total
+        return await fetch_page(conn, USER_COLUMNS, source, (min_age,), limit, offset)
 
 
 async def get_user(db: asyncpg.Pool, user_id: int) -> Row | None:
