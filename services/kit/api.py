@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .caching import conditional
 from .errors import ApiError, field_error, validation_error
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
@@ -146,6 +147,9 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     timeout: float | None = DEFAULT  # None: no deadline (streams); DEFAULT: REQUEST_TIMEOUT
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
+    # Cache-Control of a GET of a single resource; set, it also answers with an ETag and
+    # honours If-None-Match (services.kit.caching)
+    cache: str | None = None
 
 
 @dataclass
@@ -175,6 +179,7 @@ class Api:
         errors: Sequence[int] = (),
         timeout: float | None = DEFAULT,
         headers: Sequence[tuple[str, str]] = (),
+        cache: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -190,6 +195,7 @@ class Api:
                     tuple(errors),
                     timeout,
                     tuple(headers),
+                    cache,
                 )
             )
             return handler
@@ -224,8 +230,11 @@ class Api:
 
 
 def _bind(endpoint: Endpoint) -> Handler:
-    """The aiohttp handler: parses body and query into the declared models first."""
+    """The aiohttp handler: parses body and query into the declared models first, and
+    answers conditional GETs when the endpoint declares its caching."""
     handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
+    if endpoint.cache is not None:
+        handler = conditional(handler, endpoint.cache)
     if body_model is None and query_model is None:
         return handler
 

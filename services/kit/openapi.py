@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from .api import Api, Endpoint, ErrorBody, openapi_path, path_parameters
+from .caching import CACHE_CONTROL, ETAG, IF_NONE_MATCH
 from .errors import code_for
 from .instrument import Instrumentation
 
@@ -84,6 +85,16 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
                 "schema": {"type": "string", "maxLength": 200},
             }
         )
+    if endpoint.cache is not None:
+        parameters.append(
+            {
+                "name": str(IF_NONE_MATCH),
+                "in": "header",
+                "required": False,
+                "description": "ETags of a copy the client holds; the current one gets 304",
+                "schema": {"type": "string", "maxLength": 1000},
+            }
+        )
     responses: dict[str, Any] = {}
     if endpoint.status == 204:
         responses["204"] = {"description": "No content"}
@@ -94,6 +105,13 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
                 "application/json": {"schema": schema_of(endpoint.response, "serialization")}
             }
         responses[str(endpoint.status)] = success
+    if endpoint.cache is not None:
+        validators = _validator_headers(endpoint.cache)
+        success["headers"] = validators
+        responses["304"] = {
+            "description": "Not modified: If-None-Match names the current ETag",
+            "headers": validators,
+        }
     error_statuses = set(endpoint.errors)
     if endpoint.body is not None:
         error_statuses |= {400, 413, 415}
@@ -117,6 +135,19 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             "content": {"application/json": {"schema": schema_of(endpoint.body, "validation")}},
         }
     return operation
+
+
+def _validator_headers(cache_control: str) -> dict[str, Any]:
+    return {
+        str(ETAG): {
+            "description": "strong validator of this representation",
+            "schema": {"type": "string"},
+        },
+        str(CACHE_CONTROL): {
+            "description": f"what a client may cache: `{cache_control}`",
+            "schema": {"type": "string", "enum": [cache_control]},
+        },
+    }
 
 
 _DOCS_PAGE = """<!doctype html>

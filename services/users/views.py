@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.kit.api import Api, Page, PageQuery, created, json_response, page, path_id
+from services.kit.caching import PRIVATE_REVALIDATE
 from services.kit.errors import not_found
 from services.kit.keys import DB_POOL
 
@@ -35,7 +36,13 @@ async def list_adults(request: web.Request, query: PageQuery) -> web.Response:
     return page(items, total)
 
 
-@api.get("/api/v1/users/{id}", summary="Get a user", response=User, errors=[404])
+@api.get(
+    "/api/v1/users/{id}",
+    summary="Get a user",
+    response=User,
+    errors=[404],
+    cache=PRIVATE_REVALIDATE,
+)
 async def get_user(request: web.Request) -> web.Response:
     user_id = path_id(request)
     user = await store.get_user(request.app[DB_POOL], user_id)
