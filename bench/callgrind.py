@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import glob
 import os
 import re
@@ -46,10 +47,15 @@ PATHS = {  # name -> path served by serve() below
     "no-op JSON in the kit": "/bench/noop/1",
     "no-op in the kit, no access line": "/quiet/noop/1",
     "no-op in the kit, no metrics": "/nometrics/noop/1",
+    "no-op in the kit, no deadline": "/nodeadline/noop/1",
     "GET product, plain aiohttp + asyncpg (peer)": "/plain/products/1",
+    "GET product, catalog handler, asyncpg's reset on release": "/reset/products/1",
+    "GET product, catalog handler, Decimal prices": "/decimal/products/1",
     "GET product, catalog handler, bare": "/bare/products/1",
     "GET product, catalog in the kit": "/api/v1/products/1",
     "list of 20, plain aiohttp + asyncpg (peer)": "/plain/products?limit=20",
+    "list of 20, catalog handler, page and total in two statements": "/two/products",
+    "list of 20, catalog handler, bare": "/bare/products",
     "list of 20, catalog in the kit": "/api/v1/products?limit=20",
 }
 
@@ -64,11 +70,13 @@ def build_app(dsn: str) -> object:
 
     from bench.kit_app import product_like
     from bench.peers import aiohttp_app as peer
-    from services.catalog import views
+    from services.catalog import store, views
     from services.catalog.app import create_app
+    from services.kit.api import json_response, page, path_id
     from services.kit.config import KitSettings
+    from services.kit.db import keep_session
     from services.kit.instrument import Instrumentation
-    from services.kit.keys import ACCESS_LOG, INSTRUMENTATION
+    from services.kit.keys import ACCESS_LOG, DB_POOL, INSTRUMENTATION
     from services.kit.logs import AccessLog
 
     settings = KitSettings(service_name="catalog", database_url=dsn)
@@ -104,19 +112,59 @@ def build_app(dsn: str) -> object:
     async def floor(request: web.Request) -> web.Response:
         return web.Response(body=floor_body, content_type="application/json")
 
+    pools: dict[str, asyncpg.Pool] = {}
+
+    def product_from(pool_name: str) -> web.Handler:
+        async def get_product(request: web.Request) -> web.Response:  # views.get_product's
+            product_id = path_id(request)
+            product = await store.get_product(pools[pool_name], product_id)
+            if product is None:
+                raise web.HTTPNotFound()
+            return json_response(product)
+
+        return get_product
+
+    async def list_in_two_statements(request: web.Request) -> web.Response:  # before
+        async with app[DB_POOL].acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {store.PRODUCT_COLUMNS} FROM products"
+                " WHERE ($1::bigint IS NULL OR brand_id = $1) ORDER BY id LIMIT $2 OFFSET $3",
+                None,
+                20,
+                0,
+            )
+            total = await conn.fetchval(
+                "SELECT count(*) FROM products WHERE ($1::bigint IS NULL OR brand_id = $1)", None
+            )
+        return page([dict(row) for row in rows], total)
+
+    async def list_bare(request: web.Request) -> web.Response:
+        items, total = await store.list_products(app[DB_POOL], 20, 0, None)
+        return page(items, total)
+
     kit.add(app, "GET", "/bench/noop/{id}", product_like)
+    kit.add(app, "GET", "/nodeadline/noop/{id}", product_like, timeout=None)
     quiet.add(app, "GET", "/quiet/noop/{id}", product_like)
     no_metrics.add(app, "GET", "/nometrics/noop/{id}", product_like)
     app.router.add_get("/floor", floor)
     app.router.add_get("/bare/noop/{id}", product_like)
     app.router.add_get("/bare/products/{id}", views.get_product)
+    app.router.add_get("/bare/products", list_bare)
+    app.router.add_get("/two/products", list_in_two_statements)
+    app.router.add_get("/reset/products/{id}", product_from("reset"))
+    app.router.add_get("/decimal/products/{id}", product_from("decimal"))
     app.router.add_get("/plain/products/{id}", peer.get_product)
     app.router.add_get("/plain/products", peer.list_products)
 
     async def plain_pool(app: web.Application) -> AsyncIterator[None]:
         app[peer.POOL] = await asyncpg.create_pool(dsn, min_size=1, max_size=5)
+        # catalog's pool with one change each: asyncpg's reset query; Decimal prices
+        sizes = {"min_size": 1, "max_size": 5}
+        pools["reset"] = await asyncpg.create_pool(dsn, init=store.numeric_as_text, **sizes)
+        pools["decimal"] = await asyncpg.create_pool(dsn, reset=keep_session, **sizes)
         yield
-        await app[peer.POOL].close()
+        for pool in (app[peer.POOL], *pools.values()):
+            await pool.close()
 
     app.cleanup_ctx.append(plain_pool)
     return app
@@ -130,6 +178,10 @@ def serve(port: int, dsn: str) -> None:
         runner = web.AppRunner(build_app(dsn), access_log=None, handle_signals=True)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+        # Everything made so far (modules, the app) out of the collector's sight: a full
+        # collection over it would land in some paths' counts and not others'.
+        gc.collect()
+        gc.freeze()
         await asyncio.Event().wait()
 
     uvloop.run(main())
