@@ -16,9 +16,14 @@ counts the instructions per request of each path:
     the list of 20, plain / in kit
 
 Differences between paths are what each piece costs. Only the server process is
-counted: PostgreSQL's share is reported separately, as its backends' CPU time.
+counted: PostgreSQL's share is reported separately, as its backends' CPU time. Timers
+(the deadline sweep, the flushes) and the kernel's share make these counts move by a
+few percent from run to run; `--wrapper` counts the kit's wrapper alone, exactly: the
+same mocked request handed to aiohttp's `Application._handle` N times in a process
+that does nothing else (no I/O, no timer runs), for two N, the difference divided.
 
     python -m bench.callgrind [--requests N] [--concurrency C]   (needs valgrind)
+    python -m bench.callgrind --wrapper
 """
 
 from __future__ import annotations
@@ -354,16 +359,85 @@ def report(rows: list[tuple[str, float, int]], requests: int, concurrency: int) 
     return "\n".join(lines)
 
 
+WRAPPER_VARIANTS = {
+    "bare aiohttp handler": "bare",
+    "the same handler in the kit": "kit",
+    "in the kit, no access line": "quiet",
+}
+
+
+def in_process(variant: str, requests: int) -> None:
+    """Under valgrind: one mocked request through aiohttp's dispatch, `requests` times."""
+    import uvloop
+    from aiohttp.test_utils import make_mocked_request
+
+    from bench import bare_app, kit_app
+    from services.kit.config import KitSettings
+    from services.kit.keys import ACCESS_LOG
+
+    async def run() -> None:
+        if variant == "bare":
+            app, path = bare_app.create_app(), "/bench/bare/1"
+        else:
+            sample = 0.0 if variant == "quiet" else 1.0
+            settings = KitSettings(service_name="bench-kit", access_log_sample=sample)
+            app, path = kit_app.create_app(settings), "/bench/kit/1"
+            app[ACCESS_LOG].fd = os.open(os.devnull, os.O_WRONLY)
+        app.freeze()
+        await app.startup()
+        request = make_mocked_request("GET", path, app=app)
+        # A real request's task is the one handling it (a mock here): the kit takes the
+        # event loop from it.
+        request._task = asyncio.current_task()
+        for _ in range(requests):
+            await app._handle(request)  # no await inside yields: no timer ever runs
+
+    uvloop.run(run())
+
+
+def wrapper_counts(low: int = 2000, high: int = 12000) -> str:
+    out_dir = Path(tempfile.mkdtemp(prefix="agora-callgrind-"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    counts: dict[str, float] = {}
+    for name, variant in WRAPPER_VARIANTS.items():
+        total = {}
+        for n in (low, high):
+            out = out_dir / f"{variant}-{n}.out"
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+            command += [sys.executable, "-m", "bench.callgrind", "--in-process", variant, str(n)]
+            subprocess.run(command, check=True, env=env, capture_output=True)
+            total[n] = totals(str(out))
+        counts[name] = (total[high] - total[low]) / (high - low)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    bare = counts["bare aiohttp handler"]
+    lines = [
+        "The kit's wrapper, in-process (aiohttp's dispatch of one mocked request, "
+        f"{high - low:,} requests counted):",
+        "",
+        "| case | instructions / request | added by the kit |",
+        "|---|---:|---:|",
+    ]
+    for name, count in counts.items():
+        lines.append(f"| {name} | {count:,.0f} | {count - bare:+,.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--wrapper", action="store_true", help="count the kit's wrapper alone")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "DSN"), help=argparse.SUPPRESS)
+    parser.add_argument("--in-process", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(int(args.serve[0]), args.serve[1])
-        return
-    print(drive(args.requests, args.concurrency))
+    elif args.in_process:
+        in_process(args.in_process[0], int(args.in_process[1]))
+    elif args.wrapper:
+        print(wrapper_counts())
+    else:
+        print(drive(args.requests, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ class Instrumentation:
                 request_id = ids.next()
             metrics.in_flight += 1
             status = 500
+            token = None
             try:
                 try:
                     if timeout is None:
@@ -175,7 +176,8 @@ class Instrumentation:
                 method = request.method
                 observe(method, template, status, elapsed / 1e9)
                 record(request_id, method, request.path, template, status, elapsed)
-                request_context.reset(token)
+                if token is not None:
+                    request_context.reset(token)
 
         instrumented.__name__ = getattr(handler, "__name__", "handler")
         return instrumented
