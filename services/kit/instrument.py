@@ -113,6 +113,7 @@ class Instrumentation:
             if not request_id or len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
                 request_id = ids.next()
             metrics.in_flight += 1
+            metrics.bytes_in += request.content_length or 0
             status = 500
             try:
                 try:
@@ -149,6 +150,7 @@ class Instrumentation:
                     log.exception("unhandled error", extra={"route": template})
                     response = error_response(500, "Internal server error")
                 status = response.status
+                metrics.bytes_out += response.content_length or 0
                 if not response.prepared:
                     response.headers[REQUEST_ID_HEADER] = request_id
                     if readiness.draining:
