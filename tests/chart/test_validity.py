@@ -10,7 +10,7 @@ from .conftest import CHART, VALUE_SETS, Rendered, helm, render_text, value_args
 # The API versions checked: kind's node image of k8s/ and the newest minor released.
 KUBERNETES_VERSIONS = ("1.33.0", "1.35.0")
 # Custom resources have no schema in kubernetes-validate; their fields are asserted below.
-CUSTOM_KINDS = {"ServiceMonitor"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 @pytest.mark.parametrize("value_set", list(VALUE_SETS))
