@@ -49,8 +49,8 @@ HTTP_CONNECTIONS = Gauge(
     ("service",),
     multiprocess_mode="livesum",
 )
-# Bodies only (Content-Length of what came in and went out), not headers: what a
-# service moves, per service; a streamed answer without a length counts 0.
+# Bodies only, not headers: what a service moves, per service (a request's
+# Content-Length, an answer's body; a streamed answer counts 0).
 HTTP_REQUEST_BYTES = Counter(
     "http_request_body_bytes", "Bytes of request bodies received.", ("service",)
 )
