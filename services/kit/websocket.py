@@ -184,8 +184,8 @@ class Connection:
         self.sockets.spawn(self._cut_off())
 
     async def _cut_off(self) -> None:
-        if self._sender is not None:
-            self._sender.cancel()  # blocked on a full transport: frames are whole
+        # The sender is left alone: cancelling it would cancel the drain future it
+        # shares with close(). Aborting the transport below ends it.
         try:
             async with asyncio.timeout(CUT_OFF_GRACE):
                 await self.ws.close(code=SLOW_CLIENT, message=b"too slow: messages were not read")
@@ -270,7 +270,7 @@ class Sockets:
             )
         ws = web.WebSocketResponse(
             heartbeat=self.heartbeat,
-            max_msg_size=self.max_message_bytes,
+            max_msg_size=self.max_message_bytes + 1,  # aiohttp's bound is exclusive
             compress=False,
             timeout=self.close_timeout,
         )
