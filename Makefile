@@ -63,8 +63,8 @@ chart: setup ## the Helm chart: lint, Kubernetes schemas, checkov, hadolint, ren
 image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run every service in it
 	$(BIN)/pytest tests/image
 
-integration: setup ## integration and fault tests through the ingress of a fresh devstack
-	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault
+integration: setup ## integration, fault and browser tests through the ingress of a fresh devstack
+	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault tests/browser
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
