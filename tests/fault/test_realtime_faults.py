@@ -17,25 +17,14 @@ from tests.integration.realtime_helpers import (
     Counter,
     all_see,
     close_code_within,
+    on_both_replicas,
     open_counters,
-    per_pod,
     ws_url,
 )
 
 CLIENTS = 8
 REALTIME = next(w for w in workloads() if w.name == "realtime")
 TTL = float(REALTIME.env["PRESENCE_TTL"])
-
-
-async def on_both_replicas(prometheus_url: str) -> None:
-    expression = 'websocket_connections{app="realtime",route="/ws/counter"}'
-    deadline = time.monotonic() + 20
-    while True:
-        pods = per_pod(prometheus_url, expression)
-        if sorted(pods) == ["realtime-0", "realtime-1"] and all(pods.values()):
-            return
-        assert time.monotonic() < deadline, f"clients not on both replicas: {pods}"
-        await asyncio.sleep(1)
 
 
 def online(agora_url: str) -> dict:

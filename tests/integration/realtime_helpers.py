@@ -71,3 +71,15 @@ async def close_code_within(counter: Counter, patience: float) -> int | None:
     except (AssertionError, TimeoutError):
         return None
     return None
+
+
+async def on_both_replicas(prometheus_url: str, patience: float = 20) -> None:
+    """Wait until Prometheus sees counter sockets on both realtime replicas."""
+    expression = 'websocket_connections{app="realtime",route="/ws/counter"}'
+    deadline = time.monotonic() + patience
+    while True:
+        pods = per_pod(prometheus_url, expression)
+        if sorted(pods) == ["realtime-0", "realtime-1"] and all(pods.values()):
+            return
+        assert time.monotonic() < deadline, f"clients not on both replicas: {pods}"
+        await asyncio.sleep(1)

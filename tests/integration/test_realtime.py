@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import aiohttp
 import httpx
 import pytest
 
-from .realtime_helpers import all_see, open_counters, per_pod, ws_url
+from .realtime_helpers import all_see, on_both_replicas, open_counters, ws_url
 
 CLIENTS = 8
 
@@ -41,7 +40,7 @@ async def test_clients_on_both_replicas_all_see_the_same_count(agora_url):
             }
             # nginx spread them over both replicas (as Prometheus sees them), and each
             # replica answers /online with the same total
-            await spread_over_both_replicas()
+            await on_both_replicas(os.environ["PROMETHEUS_URL"])
             seen = {(await http.get("/api/v1/realtime/online")).json()["connections"]}
             assert seen == {base + CLIENTS}
             await counters.pop().ws.close()
@@ -50,18 +49,6 @@ async def test_clients_on_both_replicas_all_see_the_same_count(agora_url):
                 base + CLIENTS - 1
             )
             await asyncio.gather(*(c.ws.close() for c in counters))
-
-
-async def spread_over_both_replicas() -> None:
-    prometheus = os.environ["PROMETHEUS_URL"]
-    expression = 'websocket_connections{app="realtime",route="/ws/counter"}'
-    deadline = time.monotonic() + 20
-    while True:
-        pods = per_pod(prometheus, expression)
-        if sorted(pods) == ["realtime-0", "realtime-1"] and all(pods.values()):
-            return
-        assert time.monotonic() < deadline, f"not on both replicas: {pods}"
-        await asyncio.sleep(1)
 
 
 async def test_another_sites_page_may_not_open_a_socket(agora_url):
