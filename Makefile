@@ -84,7 +84,7 @@ test-cluster: setup ## the integration tests through the kind cluster's ingress
 
 lock: ## re-resolve constraints.txt from pyproject.toml (and checkov's pins)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev]'
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev,bench]'
 	.lock-venv/bin/pip freeze --exclude agora > constraints.txt && rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	{ sed -n '/^#/p' tools/checkov-requirements.txt; .lock-venv/bin/pip freeze; } > .lock-checkov

@@ -124,6 +124,8 @@ class RequestMetrics:
         self._memory = WORKER_MEMORY.labels(service)
         self._cpu = WORKER_CPU.labels(service)
         self._cpu_seen = 0.0
+        # Other per-worker accumulators flushed at the same moments (WebSocket counts).
+        self.also_flush: list[Callable[[], None]] = []
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -146,6 +148,8 @@ class RequestMetrics:
             self._bytes_out.inc(self.bytes_out)
             self.bytes_out = 0
         self._flush_process()
+        for flush in self.also_flush:
+            flush()
         for key, record in self._records.items():
             if not record.count:
                 continue
