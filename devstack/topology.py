@@ -34,6 +34,7 @@ class Workload:
     replicas: int
     workers: int
     ingress: list[str]
+    websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
     # The database it connects to: its own (postgres: true), or, in a bench overlay, the
     # one of the service named by `database:` (bench/peers read catalog's rows). The
@@ -89,6 +90,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 replicas=int(spec["replicas"]),
                 workers=int(spec["workers"]),
                 ingress=list(spec.get("ingress", [])),
+                websockets=list(spec.get("websockets", [])),
                 postgres=bool(spec.get("postgres")),
                 database=database,
                 redis=bool(spec.get("redis")),

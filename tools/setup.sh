@@ -10,9 +10,11 @@ VENV="${VENV:-.venv}"
 # wrk: the load driver of `make bench`; valgrind: its instruction counts (bench/callgrind.py);
 # python3-venv: the virtualenv itself;
 # docker.io and debootstrap: the image `make test` builds (tests/image);
-# chromium: the headless browser of tests/browser (driven by Playwright, never downloaded).
+# chromium: the headless browser of tests/browser (driven by Playwright, never downloaded);
+# the exporters devstack runs beside Prometheus (machine, nginx, PostgreSQL, Redis).
 APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk valgrind curl ca-certificates
-    docker.io debootstrap chromium)
+    docker.io debootstrap chromium prometheus-node-exporter prometheus-nginx-exporter
+    prometheus-postgres-exporter prometheus-redis-exporter)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

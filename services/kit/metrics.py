@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -41,6 +42,20 @@ HTTP_IN_FLIGHT = Gauge(
     "HTTP requests being handled now.",
     ("service",),
     multiprocess_mode="livesum",
+)
+HTTP_CONNECTIONS = Gauge(
+    "http_connections_open",
+    "TCP connections open to the service's workers (idle keep-alive ones included).",
+    ("service",),
+    multiprocess_mode="livesum",
+)
+# Bodies only, not headers: what a service moves, per service (a request's
+# Content-Length, an answer's body; a streamed answer counts 0).
+HTTP_REQUEST_BYTES = Counter(
+    "http_request_body_bytes", "Bytes of request bodies received.", ("service",)
+)
+HTTP_RESPONSE_BYTES = Counter(
+    "http_response_body_bytes", "Bytes of response bodies sent.", ("service",)
 )
 
 
@@ -85,18 +100,32 @@ class _RouteRecord:
         self.duration = duration
 
 
+def no_connections() -> int:
+    return 0
+
+
 class RequestMetrics:
     """Per-worker accumulator for the RED metrics of one service."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.in_flight = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        # How many connections the worker's server holds: set by whoever runs the server
+        # (services.kit.serve), read once per flush.
+        self.open_connections: Callable[[], int] = no_connections
         self._records: dict[tuple[str, str, int], _RouteRecord] = {}
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._in_flight_gauge = HTTP_IN_FLIGHT.labels(service)
+        self._connections_gauge = HTTP_CONNECTIONS.labels(service)
+        self._bytes_in = HTTP_REQUEST_BYTES.labels(service)
+        self._bytes_out = HTTP_RESPONSE_BYTES.labels(service)
         self._memory = WORKER_MEMORY.labels(service)
         self._cpu = WORKER_CPU.labels(service)
         self._cpu_seen = 0.0
+        # Other per-worker accumulators flushed at the same moments (WebSocket counts).
+        self.also_flush: list[Callable[[], None]] = []
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -111,7 +140,16 @@ class RequestMetrics:
 
     def flush(self) -> None:
         self._in_flight_gauge.set(self.in_flight)
+        self._connections_gauge.set(self.open_connections())
+        if self.bytes_in:
+            self._bytes_in.inc(self.bytes_in)
+            self.bytes_in = 0
+        if self.bytes_out:
+            self._bytes_out.inc(self.bytes_out)
+            self.bytes_out = 0
         self._flush_process()
+        for flush in self.also_flush:
+            flush()
         for key, record in self._records.items():
             if not record.count:
                 continue

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import math
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import MULTIPROC_ENV, KitSettings, load_settings
+from .keys import REQUEST_METRICS
 
 WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
 # Above the load balancer's idle upstream timeout (nginx: 60 s), so the proxy closes
@@ -37,6 +39,18 @@ def prepare_metrics_dir(service: str) -> str:
 
     reset_multiprocess_dir(path)
     return path
+
+
+def raise_open_files_limit() -> int:
+    """The soft limit on open files up to the hard one (as Go's runtime does): every
+    WebSocket or keep-alive connection is a descriptor, and a soft limit of 1024 (many
+    systems' default) would refuse connections long before memory runs out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1024 * 1024
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def service_module(service: str) -> ModuleType:
@@ -114,7 +128,13 @@ class RunnerFactory:
             shutdown_timeout=self.settings.shutdown_grace * 0.95,
             handle_signals=False,
         )
+        if REQUEST_METRICS in self.app:
+            self.app[REQUEST_METRICS].open_connections = self.open_connections
         return self.runner
+
+    def open_connections(self) -> int:
+        server = self.runner.server if self.runner else None
+        return len(server.connections) if server else 0
 
 
 def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:
@@ -148,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("SERVICE_NAME", args.service.rsplit(".", 1)[-1].replace("_", "-"))
     prepare_metrics_dir(args.service)
+    raise_open_files_limit()
     module = service_module(args.service)
     settings = load_settings(getattr(module, "Settings", KitSettings))
     run_gunicorn(module, settings)

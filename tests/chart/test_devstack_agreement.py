@@ -99,26 +99,41 @@ def test_same_replicas_commands_and_probes(layout: Layout, default_render: Rende
 
 
 def test_same_routes(layout: Layout, default_render: Rendered) -> None:
+    """The same prefixes to the same services; the WebSocket ones, on both sides, with
+    what a WebSocket needs (an upgrade through nginx, long timeouts on both)."""
     nginx = devstack_render.nginx_conf(layout, default_render.workloads)
     ingress_server = nginx.split("# the ingress", 1)[1].split("# the Service of", 1)[0]
     upstream_names = {w.name.replace("-", "_"): w.name for w in default_render.workloads}
-    local_routes = {
-        path: upstream_names[upstream]
-        for path, upstream in re.findall(
-            r"location (?:= )?(/\S*) \{ proxy_pass http://svc_(\w+); \}", ingress_server
+
+    def local(websocket: bool) -> dict[str, str]:
+        pattern = r"location (?:= )?(/\S*) \{ proxy_pass http://svc_(\w+);( [^}]+)? \}"
+        return {
+            path: upstream_names[upstream]
+            for path, upstream, extra in re.findall(pattern, ingress_server)
+            if (path == "/" or not path.endswith("/"))  # "= /x" and "/x/" are one prefix
+            and bool(extra) == websocket
+        }
+
+    def cluster(name: str) -> dict[str, str]:
+        ingress = default_render.get("Ingress", name)
+        assert all(
+            p["pathType"] == "Prefix" for r in ingress["spec"]["rules"] for p in r["http"]["paths"]
         )
-        if path == "/" or not path.endswith("/")  # "= /x" and "/x/" are one prefix
-    }
-    (ingress,) = default_render.of_kind("Ingress")
-    cluster_routes = {
-        path["path"]: path["backend"]["service"]["name"]
-        for rule in ingress["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    }
-    assert cluster_routes == local_routes
-    assert all(
-        p["pathType"] == "Prefix" for r in ingress["spec"]["rules"] for p in r["http"]["paths"]
-    )
+        return {
+            path["path"]: path["backend"]["service"]["name"]
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        }
+
+    assert cluster("agora") == local(websocket=False)
+    assert cluster("agora-websockets") == local(websocket=True)
+    for line in ingress_server.splitlines():
+        if "$http_upgrade" in line:
+            assert "proxy_set_header Connection $connection_upgrade;" in line
+            assert "proxy_read_timeout 3600s;" in line and "proxy_send_timeout 3600s;" in line
+    annotations = default_render.get("Ingress", "agora-websockets")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "3600"
 
 
 # ---------------------------------------------------------------- Prometheus
@@ -128,7 +143,8 @@ def relabel(labels: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, st
     """Prometheus relabelling (replace, keep, drop), enough for the chart's rules."""
     labels = dict(labels)
     for rule in rules:
-        value = rule.get("separator", ";").join(labels.get(s, "") for s in rule["source_labels"])
+        sources = rule.get("source_labels", [])
+        value = rule.get("separator", ";").join(labels.get(s, "") for s in sources)
         match = re.fullmatch(rule.get("regex", "(.*)"), value)
         action = rule.get("action", "replace")
         if action == "keep" and not match:
@@ -174,7 +190,7 @@ def test_prometheus_labels_targets_like_devstack(layout: Layout, default_render:
     for target in local_job["static_configs"]:
         replica = target["labels"]["pod"]
         app = target["labels"]["app"]
-        expected.append({"job": "agora", "app": app, "pod": replica})
+        expected.append({"job": "agora", "app": app, "pod": replica, "track": "stable"})
     seen = []
     for index, (owner, pod) in enumerate(default_render.pod_templates()):
         name = owner["metadata"]["name"]
@@ -187,9 +203,17 @@ def test_prometheus_labels_targets_like_devstack(layout: Layout, default_render:
                 continue
             assert target["__address__"] == f"{ip}:{port['containerPort']}"
             assert target["__metrics_path__"] == local_job["metrics_path"]
-            seen.append({"job": "agora", "app": target["app"], "pod": target["pod"]})
+            seen.append(
+                {
+                    "job": "agora",
+                    "app": target["app"],
+                    "pod": target["pod"],
+                    "track": target["track"],
+                }
+            )
     # devstack names replica pods <service>-<n>, Kubernetes <deployment>-<hash>: compare apps
     # per pod template, and that each target is labelled with its own pod.
     assert sorted({t["app"] for t in seen}) == sorted({t["app"] for t in expected})
     assert all(t["pod"] == t["app"] for t in seen)
-    assert set(local_job["static_configs"][0]["labels"]) == {"app", "pod"}
+    assert {t["track"] for t in seen} == {t["track"] for t in expected} == {"stable"}
+    assert set(local_job["static_configs"][0]["labels"]) == {"app", "pod", "track"}

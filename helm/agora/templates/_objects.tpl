@@ -72,6 +72,7 @@ spec:
     metadata:
       labels:
         {{- include "agora.labels" (dict "root" $root "name" .name "component" "service") | nindent 8 }}
+        track: stable  # Prometheus' `track` label (a canary's pods say canary)
       annotations:
         checksum/env: {{ include "agora.serviceEnv" . | sha256sum }}
         prometheus.io/scrape: "true"
@@ -232,7 +233,7 @@ spec:
       {{- include "agora.selectorLabels" (dict "root" $root "name" $name) | nindent 6 }}
   policyTypes: [Ingress, Egress]
   ingress:
-    {{- if and $root.Values.ingress.enabled $service.ingress }}
+    {{- if and $root.Values.ingress.enabled (or $service.ingress $service.websockets) }}
     - from:
         - namespaceSelector:
             {{- toYaml $root.Values.networkPolicy.ingressController.namespaceSelector | nindent 12 }}
