@@ -198,7 +198,7 @@ class Api:
                     tuple(errors),
                     timeout,
                     tuple(headers),
-                    cache,
+                    cache=cache,
                 )
             )
             return handler
