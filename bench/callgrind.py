@@ -99,7 +99,7 @@ def build_app(dsn: str) -> object:
     )
 
     class NoMetrics:
-        in_flight = 0
+        in_flight = bytes_in = bytes_out = 0
 
         def observe(self, *args: object) -> None:
             pass

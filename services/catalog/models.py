@@ -39,7 +39,9 @@ class ProductPatch(Body):
     quantity: Count | None = None
     brand_id: Id | None = None
 
-    @field_validator("name", "price", "quantity", mode="before")
+    # After, not before: a before-validator makes pydantic validate the strict fields in
+    # Python mode, where a price given as a JSON string ("20.50") is refused.
+    @field_validator("name", "price", "quantity", mode="after")
     @classmethod
     def not_null(cls, value: Any) -> Any:
         if value is None:
