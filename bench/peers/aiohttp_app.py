@@ -45,9 +45,7 @@ async def ok(request: web.Request) -> web.Response:
 
 
 async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[POOL] = await asyncpg.create_pool(
-        common.database_url(), min_size=common.POOL_MIN, max_size=common.POOL_MAX
-    )
+    app[POOL] = await common.create_pool()
     yield
     await app[POOL].close()
 

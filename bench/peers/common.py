@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 
+import asyncpg
 import orjson
 
 COLUMNS = "id, name, price, quantity, brand_id, created_at, updated_at"
@@ -20,8 +21,11 @@ DEFAULT_LIMIT = 20
 POOL_MIN, POOL_MAX = 1, 5  # catalog's DB_POOL_MIN / DB_POOL_MAX defaults
 
 
-def database_url() -> str:
-    return os.environ["DATABASE_URL"]
+async def create_pool() -> asyncpg.Pool:
+    """asyncpg's pool as it comes (its reset on release included), catalog's sizes."""
+    return await asyncpg.create_pool(
+        os.environ["DATABASE_URL"], min_size=POOL_MIN, max_size=POOL_MAX
+    )
 
 
 def decimal_as_string(value: object) -> str:

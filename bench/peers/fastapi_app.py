@@ -16,7 +16,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, PlainSerializer
@@ -44,9 +43,7 @@ class ProductPage(BaseModel):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.pool = await asyncpg.create_pool(
-        common.database_url(), min_size=common.POOL_MIN, max_size=common.POOL_MAX
-    )
+    app.state.pool = await common.create_pool()
     yield
     await app.state.pool.close()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -51,9 +50,7 @@ async def ok(request: Request) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    app.state.pool = await asyncpg.create_pool(
-        common.database_url(), min_size=common.POOL_MIN, max_size=common.POOL_MAX
-    )
+    app.state.pool = await common.create_pool()
     yield
     await app.state.pool.close()
 
