@@ -37,6 +37,10 @@ class KitSettings(BaseSettings):
         1.0, ge=0, le=60, description="keep serving (not ready) this long after SIGTERM"
     )
     metrics_flush_seconds: float = Field(1.0, gt=0, le=60)
+    ingress_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON {prefix: service}: set on the ingress's error backend (ingress_errors)",
+    )
 
     database_url: str | None = Field(None, pattern=r"^postgres(ql)?://")
     db_pool_min: int = Field(1, ge=0, le=50)
