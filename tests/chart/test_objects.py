@@ -172,11 +172,16 @@ def service_ports(rendered: Rendered) -> dict[str, set[int]]:
 def test_every_ingress_backend_is_a_rendered_service_port(rendered: Rendered) -> None:
     ports = service_ports(rendered)
     ingresses = rendered.of_kind("Ingress")
-    assert len(ingresses) == 1
-    for rule in ingresses[0]["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            backend = path["backend"]["service"]
-            assert backend["port"]["number"] in ports[backend["name"]], path
+    assert ingresses
+    for ingress in ingresses:
+        backends = [ingress["spec"]["defaultBackend"]["service"]]
+        backends += [
+            path["backend"]["service"]
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        ]
+        for backend in backends:
+            assert backend["port"]["number"] in ports[backend["name"]], backend
 
 
 def test_every_cluster_url_in_the_env_names_a_rendered_service_port(rendered: Rendered) -> None:
