@@ -136,7 +136,7 @@ chart_args() {
 # is pulled by the node as usual.
 preload_images() {
     local rendered image
-    rendered="$(helm template "$RELEASE" "${chart[@]}")"  # fails here on bad values, before any change
+    rendered="$(helm template "$RELEASE" "${chart[@]}")"  # bad values fail here, before the release changes
     for image in $(echo "$rendered" | sed -nE 's/^ *image: *"?([^" ]+)"?$/\1/p' \
         | grep -E "$PRELOADED_IMAGES" | LC_ALL=C sort -u); do
         if ! docker image inspect "$image" >/dev/null 2>&1; then
