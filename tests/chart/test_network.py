@@ -164,7 +164,8 @@ def test_the_ingress_controller_reaches_the_routed_services_only(guarded: Render
     backend = guarded.values["ingress"]["defaultBackend"]  # routed to, for what none claims
     for workload in guarded.workloads:
         reach = allowed(guarded, INGRESS_CONTROLLER, endpoints[workload.name], workload.port)
-        assert reach == (bool(workload.ingress) or workload.name == backend), workload.name
+        routed = bool(workload.ingress or workload.websockets) or workload.name == backend
+        assert reach == routed, workload.name
     for backend, port in (("postgresql", 5432), ("redis", 6379)):
         if backend in endpoints:
             assert not allowed(guarded, INGRESS_CONTROLLER, endpoints[backend], port)

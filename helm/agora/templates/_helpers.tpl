@@ -64,7 +64,7 @@ as devstack does: facts then falls back to the public API when factsource is off
 {{- end -}}
 {{- end -}}
 {{- $_ := set $service "upstreams" $enabled -}}
-{{- range $service.ingress -}}
+{{- range concat $service.ingress $service.websockets -}}
 {{- $path := include "agora.routePath" . -}}
 {{- if hasKey $routes $path -}}
 {{- fail (printf "ingress path %s is claimed by both %s and %s" $path (get $routes $path) $name) -}}
@@ -75,11 +75,11 @@ as devstack does: facts then falls back to the public API when factsource is off
 {{- toJson $services -}}
 {{- end -}}
 
-{{/* Every enabled service's ingress prefixes, as JSON {prefix: service}. */}}
+{{/* Every enabled service's ingress prefixes (HTTP and WebSocket), as JSON {prefix: service}. */}}
 {{- define "agora.ingressRoutes" -}}
 {{- $routes := dict -}}
 {{- range $name, $service := fromJson (include "agora.services" .) -}}
-{{- range $service.ingress -}}
+{{- range concat $service.ingress $service.websockets -}}
 {{- $_ := set $routes (include "agora.routePath" .) $name -}}
 {{- end -}}
 {{- end -}}

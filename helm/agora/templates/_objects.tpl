@@ -241,7 +241,7 @@ spec:
       {{- include "agora.selectorLabels" (dict "root" $root "name" $name) | nindent 6 }}
   policyTypes: [Ingress, Egress]
   ingress:
-    {{- if and $root.Values.ingress.enabled (or $service.ingress (eq $name (include "agora.defaultBackend" $root))) }}
+    {{- if and $root.Values.ingress.enabled (or $service.ingress $service.websockets (eq $name (include "agora.defaultBackend" $root))) }}
     - from:
         - namespaceSelector:
             {{- toYaml $root.Values.networkPolicy.ingressController.namespaceSelector | nindent 12 }}
