@@ -12,10 +12,12 @@ VENV="${VENV:-.venv}"
 # wrk: the load driver of `make bench`; python3-venv: the virtualenv itself;
 # docker.io and debootstrap: the image `make test` builds (tests/image);
 # chromium: the headless browser of tests/browser (driven by Playwright, never downloaded);
+# the exporters devstack runs beside Prometheus (machine, nginx, PostgreSQL, Redis);
 # the shellcheck linter: every script under tools/ and the Makefile's recipes (tests/tools).
 # This is devstack's and `make test`'s list; the kind flow (`make deploy`) needs none of it.
 APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk curl ca-certificates
-    debootstrap chromium shellcheck)
+    debootstrap chromium prometheus-node-exporter prometheus-nginx-exporter
+    prometheus-postgres-exporter prometheus-redis-exporter shellcheck)
 # A Docker engine already installed another way (Docker CE's docker-ce, Docker Desktop)
 # is used as it is: docker.io would conflict with it.
 command -v docker >/dev/null || APT_PACKAGES+=(docker.io)
