@@ -28,8 +28,8 @@ import pytest
 
 from devstack.layout import Layout
 from devstack.render import venv_bin
-from devstack.topology import REPO, Workload, ingress_target, openapi_path, workloads
-from tests.conftest import answers_ready, wait_until
+from devstack.topology import REPO, openapi_path, workloads
+from tests.conftest import answers_ready, api_base, wait_until
 
 HERE = Path(__file__).parent
 SETTINGS = HERE / "schemathesis.toml"
@@ -68,14 +68,6 @@ def devstack() -> Layout | None:
     return Layout.from_env() if os.environ.get("AGORA_RUN_DIR") else None
 
 
-def base_url(workload: Workload, agora_url: str) -> str | None:
-    """Where the service's document and operations are reached, or None."""
-    if ingress_target(SERVICES, openapi_path(workload.name)) is workload:
-        return agora_url
-    layout = devstack()
-    return layout.service_urls(SERVICES)[workload.name] if layout else None
-
-
 def split_operation(operation: str) -> tuple[str | None, str]:
     method, _, path = operation.rpartition(" ")
     return (method or None), path
@@ -111,7 +103,7 @@ def test_every_exception_names_a_service_checks_and_a_reason():
 @pytest.mark.parametrize("service", list(BY_NAME))
 def test_the_service_does_what_its_document_says(service, agora_url):
     workload = BY_NAME[service]
-    base = base_url(workload, agora_url)
+    base = api_base(workload, SERVICES, agora_url)
     if base is None:
         pytest.skip(f"{service} has no ingress route; its Service is reachable on devstack only")
     layout = devstack()
