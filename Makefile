@@ -63,8 +63,14 @@ chart: setup ## the Helm chart: lint, Kubernetes schemas, checkov, hadolint, ren
 image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run every service in it
 	$(BIN)/pytest tests/image
 
-integration: setup ## integration and fault tests through the ingress of a fresh devstack
-	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault
+# One fresh devstack for every suite, in an order where none can break a later one: the
+# README's examples first (they assume the demo data as `make up` leaves it), then the
+# integration and browser tests, the fault tests (they kill and restart processes, and
+# wait for them), and last the contract tests (schemathesis leaves random data behind).
+INTEGRATION_SUITES := tests/readme tests/integration tests/browser tests/fault tests/contract
+
+integration: setup ## README examples, integration, browser, fault and contract tests, one fresh devstack
+	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest $(INTEGRATION_SUITES)
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
