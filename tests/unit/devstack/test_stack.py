@@ -18,7 +18,7 @@ def test_nginx_answers_its_own_errors_in_shape_with_the_request_id():
     for status, (answer, _, code) in INGRESS_ERRORS.items():
         assert f"error_page {status} = @error_{status};" in ingress
         page = ingress.split(f"location @error_{status} {{", 1)[1].split("\n", 1)[0]
-        assert f"return {answer} '{{\"error\":" in page and f'"code":"{code}"' in page
+        assert f'return {answer} \'{{"error":' in page and f'"code":"{code}"' in page
         assert "add_header X-Request-ID $agora_request_id always;" in page
     assert 'add_header Allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"' in ingress
     assert INGRESS_ERRORS[502][0] == INGRESS_ERRORS[503][0] == 503
