@@ -65,11 +65,13 @@ image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run eve
 
 # One fresh devstack for every suite, in an order where none can break a later one: the
 # README's examples first (they assume the demo data as `make up` leaves it), then the
-# integration and browser tests, the fault tests (they kill and restart processes, and
-# wait for them), and last the contract tests (schemathesis leaves random data behind).
-INTEGRATION_SUITES := tests/readme tests/integration tests/browser tests/fault tests/contract
+# integration tests, the fault tests (they kill and restart processes, and wait for
+# them), the browser tests (Playwright's loop runs until the session ends, so no test
+# after them may call asyncio.run), and last the contract tests (schemathesis, in its own
+# process, leaves random data behind).
+INTEGRATION_SUITES := tests/readme tests/integration tests/fault tests/browser tests/contract
 
-integration: setup ## README examples, integration, browser, fault and contract tests, one fresh devstack
+integration: setup ## README examples, integration, fault, browser and contract tests, one fresh devstack
 	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest $(INTEGRATION_SUITES)
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
@@ -89,7 +91,7 @@ test-cluster: setup ## the integration tests through the kind cluster's ingress
 
 lock: ## re-resolve constraints.txt from pyproject.toml (and checkov's pins)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev]'
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev,bench]'
 	.lock-venv/bin/pip freeze --exclude agora > constraints.txt && rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	{ sed -n '/^#/p' tools/checkov-requirements.txt; .lock-venv/bin/pip freeze; } > .lock-checkov

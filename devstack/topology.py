@@ -34,6 +34,7 @@ class Workload:
     replicas: int
     workers: int
     ingress: list[str]
+    websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
     redis: bool
     upstreams: list[str]
@@ -82,6 +83,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 replicas=int(spec["replicas"]),
                 workers=int(spec["workers"]),
                 ingress=list(spec.get("ingress", [])),
+                websockets=list(spec.get("websockets", [])),
                 postgres=bool(spec.get("postgres")),
                 redis=bool(spec.get("redis")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],

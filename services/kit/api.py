@@ -27,6 +27,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from .errors import ApiError, field_error, validation_error
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
+from .websocket import SocketHandler, socket_handler
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -249,6 +250,8 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     timeout: float | None = DEFAULT  # None: no deadline (streams); DEFAULT: REQUEST_TIMEOUT
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
+    description: str = ""
+    websocket: bool = False  # handler(request, Connection), called once the upgrade is done
     path_params: type[BaseModel] | None = None  # path parameters other than ids (a Query)
 
 
@@ -295,12 +298,40 @@ class Api:
                     tuple(errors),
                     timeout,
                     tuple(headers),
-                    path_params,
+                    path_params=path_params,
                 )
             )
             return handler
 
         return register
+
+    def websocket(
+        self, path: str, *, summary: str, description: str = ""
+    ) -> Callable[[SocketHandler], SocketHandler]:
+        """A WebSocket route: GET with an upgrade, no deadline. The handler receives
+        the open services.kit.websocket.Connection; `description` documents its
+        messages in the OpenAPI document (which cannot describe them otherwise)."""
+
+        def register(handler: SocketHandler) -> SocketHandler:
+            self.endpoints.append(
+                Endpoint(
+                    "GET",
+                    path,
+                    handler,  # type: ignore[arg-type]
+                    summary,
+                    errors=(400, 403, 503),
+                    timeout=None,
+                    description=description,
+                    websocket=True,
+                )
+            )
+            return handler
+
+        return register
+
+    @property
+    def has_websockets(self) -> bool:
+        return any(endpoint.websocket for endpoint in self.endpoints)
 
     def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("GET", path, **kwargs)
@@ -331,6 +362,8 @@ class Api:
 
 def _bind(endpoint: Endpoint) -> Handler:
     """The aiohttp handler: parses path, query and body into the declared models first."""
+    if endpoint.websocket:
+        return socket_handler(openapi_path(endpoint.path), endpoint.handler)  # type: ignore[arg-type]
     handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
     path_model = endpoint.path_params
     if body_model is None and query_model is None and path_model is None:

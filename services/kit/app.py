@@ -14,11 +14,20 @@ from .deadlines import SWEEP_SECONDS, Deadlines
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
 from .http_client import http_client_ctx
 from .instrument import Instrumentation
-from .keys import ACCESS_LOG, API, INSTRUMENTATION, READINESS, REQUEST_METRICS, SETTINGS
+from .keys import (
+    ACCESS_LOG,
+    API,
+    INSTRUMENTATION,
+    READINESS,
+    REQUEST_METRICS,
+    SETTINGS,
+    WEBSOCKETS,
+)
 from .logs import AccessLog
 from .metrics import RequestMetrics, metrics_handler
 from .openapi import add_docs_routes
 from .redis_client import redis_ctx
+from .websocket import Sockets, parse_origins
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 ACCESS_LOG_FLUSH_SECONDS = 0.5
@@ -69,6 +78,21 @@ def create_app(
     app[REQUEST_METRICS] = metrics
     app[ACCESS_LOG] = access_log
     app[INSTRUMENTATION] = instrumentation
+    if api.has_websockets:
+        sockets = Sockets(
+            settings.service_name,
+            readiness,
+            max_connections=settings.ws_max_connections,
+            allowed_origins=parse_origins(settings.ws_allowed_origins),
+            max_message_bytes=settings.ws_max_message_bytes,
+            heartbeat=settings.ws_heartbeat,
+            send_queue=settings.ws_send_queue,
+            close_timeout=settings.ws_close_timeout,
+        )
+        app[WEBSOCKETS] = sockets
+        metrics.also_flush.append(sockets.flush)
+        # After the drain and with the listener closed, before the cleanup contexts.
+        app.on_shutdown.append(sockets.close_all)
 
     # Probes and scrapes come every few seconds: counted in the metrics, and given an
     # access line only when they fail, so the log shows the traffic that matters.

@@ -19,6 +19,7 @@ ACCESS_LOG = web.AppKey("access_log", "AccessLog")
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", "aioredis.Redis")
 HTTP_CLIENT = web.AppKey("http_client", "HttpClient")
+WEBSOCKETS = web.AppKey("websockets", "Sockets")
 
 # The route that answers paths no other route matches (services.kit.instrument).
 CATCH_ALL = web.AppKey("catch_all", web.AbstractResource)

@@ -157,7 +157,12 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             }
         )
     responses: dict[str, Any] = {}
-    if endpoint.status == 204:
+    if endpoint.websocket:
+        responses["101"] = {
+            "description": "Switching Protocols: the WebSocket is open (a request without"
+            " the upgrade headers is a 400)"
+        }
+    elif endpoint.status == 204:
         responses["204"] = {"description": "No content", "headers": RESPONSE_HEADERS}
     else:
         success: dict[str, Any] = {
@@ -187,6 +192,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
         "parameters": parameters,
         "responses": responses,
     }
+    if endpoint.description:
+        operation["description"] = endpoint.description
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,
