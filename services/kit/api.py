@@ -189,7 +189,7 @@ def read_path(request: web.Request, model: type[ModelT]) -> ModelT:
         raise validation_error(error, location="path") from None
 
 
-# A path parameter named id or *_id without a model of its own (see Endpoint.path).
+# A path parameter named id or *_id without a model of its own (Endpoint.path_params).
 ID_PARAMETER = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 

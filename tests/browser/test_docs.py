@@ -34,8 +34,14 @@ def required_parameters(operation: dict[str, Any]) -> list[dict[str, Any]]:
 
 def a_get_to_try(document: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """A GET that needs no parameter, else one whose parameters are all integers (filled
-    with their minimum); None when the service has no such GET (calc is all POST)."""
-    gets = [(path, op) for method, path, op in operations(document) if method == "GET"]
+    with their minimum); None when the service has no such GET (calc is all POST).
+    WebSocket routes (their answer is a 101) are not tried: a browser's fetch cannot
+    upgrade."""
+    gets = [
+        (path, op)
+        for method, path, op in operations(document)
+        if method == "GET" and "101" not in op["responses"]
+    ]
     simple = [(path, op) for path, op in gets if not required_parameters(op)]
     integers = [
         (path, op)

@@ -23,9 +23,5 @@ def test_no_replica_answering_is_a_503_in_shape_then_service_again(stack, agora)
         assert resp.headers["Retry-After"] == "1"
         assert resp.headers["X-Request-ID"] == "f-503"
     finally:
-        for name in replicas:
-            stack.start(name)
-        for name in replicas:
-            stack.wait_running(name)
-            stack.wait_ready(stack.port(name))
+        stack.start_ready(replicas)
     assert agora.post("/api/v1/calc/sum", json={"numbers": [1, 2]}).json() == {"sum": 3}
