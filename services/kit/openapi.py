@@ -115,6 +115,19 @@ def build_openapi(api: Api) -> dict[str, Any]:
     }
 
 
+# What a WebSocket handshake sends (RFC 6455); without it the route answers 400, so the
+# document says so.
+WEBSOCKET_HANDSHAKE = [
+    {"name": name, "in": "header", "required": True, "schema": schema}
+    for name, schema in (
+        ("Upgrade", {"type": "string", "enum": ["websocket"]}),
+        ("Connection", {"type": "string", "enum": ["Upgrade"]}),
+        ("Sec-WebSocket-Key", {"type": "string", "pattern": "^[A-Za-z0-9+/]{22}==$"}),
+        ("Sec-WebSocket-Version", {"type": "string", "enum": ["13"]}),
+    )
+]
+
+
 def _parameters_of(model: type[BaseModel], where: str) -> list[dict[str, Any]]:
     schema = model.model_json_schema(ref_template=REF, schema_generator=DocumentSchema)
     required = set(schema.get("required", []))
@@ -156,6 +169,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
                 "schema": HEADER_PARAMETER,
             }
         )
+    if endpoint.websocket:
+        parameters += WEBSOCKET_HANDSHAKE
     responses: dict[str, Any] = {}
     if endpoint.websocket:
         responses["101"] = {
