@@ -30,7 +30,8 @@ from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
 from .deadlines import Deadlines
 from .errors import ApiError, error_response, from_http_exception
 from .health import Readiness
-from .keys import CATCH_ALL
+from .ingress_errors import ingress_error
+from .keys import CATCH_ALL, SETTINGS
 from .logs import AccessLog
 from .metrics import RequestMetrics
 from .redis_client import CONNECTION_ERRORS as REDIS_CONNECTION_ERRORS
@@ -89,12 +90,14 @@ class Instrumentation:
         *,
         route: str | None = None,
         timeout: float | None = DEFAULT,
+        log_success: bool = True,
     ) -> AbstractRoute:
         """Register a route whose handler runs instrumented. `route` is its metrics
         label (the path template by default); a `timeout` of None means no deadline
-        (streams, WebSockets)."""
+        (streams, WebSockets); `log_success=False` writes access lines for its errors
+        only (probes and scrapes: their metrics count them all)."""
         timeout = self.request_timeout if timeout is DEFAULT else timeout
-        wrapped = self.wrap(handler, route or path, timeout)
+        wrapped = self.wrap(handler, route or path, timeout, log_success=log_success)
         return app.router.add_route(method, path, wrapped)
 
     def add_catch_all(self, app: web.Application) -> None:
@@ -102,7 +105,9 @@ class Instrumentation:
         catch_all = self.add(app, "*", "/{path:.*}", unmatched, route=UNMATCHED)
         app[CATCH_ALL] = catch_all.resource
 
-    def wrap(self, handler: Handler, template: str, timeout: float | None) -> Handler:
+    def wrap(
+        self, handler: Handler, template: str, timeout: float | None, *, log_success: bool = True
+    ) -> Handler:
         """The handler inside the kit's steps. Everything a request needs is bound here,
         once per route, so the per-request path is plain local lookups: it runs for
         every request of every service (BENCHMARKS.md, kit and peers)."""
@@ -181,7 +186,8 @@ class Instrumentation:
                 elapsed = perf_counter_ns() - start
                 method = request.method
                 observe(method, template, status, elapsed / 1e9)
-                record(request_id, method, request.path, template, status, elapsed)
+                if log_success or status >= 400:
+                    record(request_id, method, request.path, template, status, elapsed)
                 if token is not None:
                     request_context.reset(token)
 
@@ -190,7 +196,13 @@ class Instrumentation:
 
 
 async def unmatched(request: web.Request) -> web.StreamResponse:
-    """No route matched: 405 if some route has the path with other methods, else 404."""
+    """No route matched: the ingress's error page or a request for a service without a
+    ready replica (services.kit.ingress_errors); else 405 if some route has the path with
+    other methods, else 404."""
+    settings = request.app[SETTINGS]
+    answer = ingress_error(request, settings.service_name, settings.ingress_routes)
+    if answer is not None:
+        return answer
     allowed: set[str] = set()
     for resource in request.app.router.resources():
         if resource is not request.app[CATCH_ALL]:
