@@ -4,6 +4,7 @@ AGORA_URL (integration and fault tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -78,13 +79,12 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server without persistence; its URL."""
+@contextlib.contextmanager
+def redis_process(port: int) -> Iterator[str]:
+    """A throwaway redis-server without persistence on `port`; its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: run `make setup`")
-    port = free_port()
     workdir = tempfile.mkdtemp(prefix="agora-redis-")
     command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", workdir]
     command += ["--save", "", "--appendonly", "no", "--protected-mode", "no"]
@@ -104,3 +104,10 @@ def redis_server() -> Iterator[str]:
         process.terminate()
         process.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server for the session; its URL."""
+    with redis_process(free_port()) as url:
+        yield url

@@ -32,7 +32,7 @@ def order_event(order_id: int, event_type="order.created", event_id=None, total=
     return {
         "event_id": event_id or str(uuid.uuid4()),
         "type": event_type,
-        "order_id": str(order_id),
+        "aggregate_id": str(order_id),
         "occurred_at": datetime.now(UTC).isoformat(),
         "payload": orjson.dumps(order).decode(),
     }
@@ -128,7 +128,7 @@ async def test_metrics_and_readiness(client, redis):
         'stream_events_total{outcome="processed",service="notifications",stream="orders.events"}',
         "stream_consumer_lag",
         "stream_redeliveries_total",
-        "notifications_delivery_seconds_count",
+        'events_delay_seconds_count{service="notifications",stream="orders.events"}',
     ):
         assert name in metrics, name
     ready = await (await client.get("/readyz")).json()
