@@ -16,9 +16,11 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .auth import REQUIRED, Auth, authenticate
 from .errors import ApiError, field_error, validation_error
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
+from .keys import TOKEN_VERIFIER
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -146,6 +148,7 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     timeout: float | None = DEFAULT  # None: no deadline (streams); DEFAULT: REQUEST_TIMEOUT
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
+    auth: Auth = None  # REQUIRED or OPTIONAL: the handler gets `caller` (services.kit.auth)
 
 
 @dataclass
@@ -175,6 +178,7 @@ class Api:
         errors: Sequence[int] = (),
         timeout: float | None = DEFAULT,
         headers: Sequence[tuple[str, str]] = (),
+        auth: Auth = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -190,6 +194,7 @@ class Api:
                     tuple(errors),
                     timeout,
                     tuple(headers),
+                    auth,
                 )
             )
             return handler
@@ -224,13 +229,18 @@ class Api:
 
 
 def _bind(endpoint: Endpoint) -> Handler:
-    """The aiohttp handler: parses body and query into the declared models first."""
+    """The aiohttp handler: authenticates the caller (if the route says so), then parses
+    body and query into the declared models."""
     handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
-    if body_model is None and query_model is None:
+    auth, required = endpoint.auth, endpoint.auth == REQUIRED
+    if body_model is None and query_model is None and auth is None:
         return handler
 
     async def parse_then_handle(request: web.Request) -> web.StreamResponse:
         kwargs: dict[str, Any] = {}
+        if auth is not None:
+            verifier = request.app[TOKEN_VERIFIER]
+            kwargs["caller"] = authenticate(request, verifier, required=required)
         if query_model is not None:
             kwargs["query"] = read_query(request, query_model)
         if body_model is not None:

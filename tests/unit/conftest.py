@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from devstack import postgres
+from services.kit.auth import TokenSigner, public_pem
 from services.kit.config import KitSettings, load_settings
 from services.kit.migrate import migrate
 
@@ -75,3 +80,34 @@ def refused_setting(monkeypatch, capsys, cls: type[KitSettings], variable: str, 
     with pytest.raises(SystemExit):
         load_settings(cls)
     return capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class AuthKeys:
+    """A keypair on disk, as devstack makes one: give `public_file` to a service as
+    AUTH_PUBLIC_KEY_FILE (and `private_file` as AUTH_PRIVATE_KEY_FILE to the signer), and
+    mint tokens for its tests with `token(user_id, username)`."""
+
+    public_file: str
+    private_file: str
+    signer: TokenSigner
+
+    def token(self, user_id: int, username: str = "someone", **issue: Any) -> str:
+        return self.signer.issue(user_id, username, **issue)
+
+    def header(self, user_id: int, username: str = "someone") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user_id, username)}"}
+
+
+def make_auth_keys(directory: Path) -> AuthKeys:
+    key = Ed25519PrivateKey.generate()
+    private_file, public_file = directory / "private.pem", directory / "public.pem"
+    private_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    public_file.write_bytes(public_pem(key))
+    signer = TokenSigner(key, issuer="agora-users", audience="agora", ttl=3600)
+    return AuthKeys(str(public_file), str(private_file), signer)
+
+
+@pytest.fixture(scope="session")
+def auth_keys(tmp_path_factory: pytest.TempPathFactory) -> AuthKeys:
+    return make_auth_keys(tmp_path_factory.mktemp("auth"))
