@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,3 +112,17 @@ def make_auth_keys(directory: Path) -> AuthKeys:
 @pytest.fixture(scope="session")
 def auth_keys(tmp_path_factory: pytest.TempPathFactory) -> AuthKeys:
     return make_auth_keys(tmp_path_factory.mktemp("auth"))
+
+
+async def until(condition, patience: float = 10.0):
+    """condition()'s first true value (awaited if it is a coroutine), polled."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not true after {patience} s")
+        await asyncio.sleep(0.02)

@@ -20,8 +20,7 @@ from services.kit.events import (
 )
 from services.kit.keys import EVENT_CONSUMERS
 from services.kit.streams import InvalidEntry
-
-from .test_outbox import until
+from tests.unit.conftest import until
 
 POSTS, GRAPH = "test.posts", "test.graph"
 

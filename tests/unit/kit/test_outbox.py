@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -19,6 +18,7 @@ from services.kit.events import decode
 from services.kit.migrate import expand_includes
 from services.kit.outbox import OutboxSettings, Relay, publish_batch, unpublished_count
 from tests.conftest import free_port, redis_process
+from tests.unit.conftest import until
 
 POSTS, GRAPH = "test.posts", "test.graph"
 
@@ -68,20 +68,6 @@ async def running(relay: Relay) -> AsyncIterator[asyncio.Task[None]]:
     finally:
         stopping.set()
         await asyncio.wait_for(task, 10)
-
-
-async def until(condition, patience: float = 10.0):
-    """condition()'s first true value (awaited if it is a coroutine), polled."""
-    deadline = asyncio.get_running_loop().time() + patience
-    while True:
-        value = condition()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"not true after {patience} s")
-        await asyncio.sleep(0.02)
 
 
 async def entries(redis: aioredis.Redis, stream: str, count: int, patience: float = 10.0):
