@@ -119,5 +119,10 @@ class Layout:
     def secrets_file(self) -> Path:
         return self.run_dir / "secrets.json"
 
+    @property
+    def auth_dir(self) -> Path:
+        """The token keypair: private.pem (users only) and public.pem (every verifier)."""
+        return self.run_dir / "auth"
+
     def metrics_dir(self, replica: Replica) -> Path:
         return self.run_dir / "metrics" / replica.name

@@ -36,6 +36,7 @@ class Workload:
     ingress: list[str]
     postgres: bool
     redis: bool
+    auth: str  # none, verify (the public key) or sign (the private key too)
     upstreams: list[str]
     env: dict[str, str]
     probes: dict[str, str]
@@ -84,6 +85,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 ingress=list(spec.get("ingress", [])),
                 postgres=bool(spec.get("postgres")),
                 redis=bool(spec.get("redis")),
+                auth=str(spec.get("auth", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),

@@ -47,6 +47,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
+    NoEncryption,
+    PrivateFormat,
     PublicFormat,
     load_pem_private_key,
     load_pem_public_key,
@@ -90,6 +92,18 @@ def key_id(public_key: Ed25519PublicKey) -> str:
 
 def public_pem(private_key: Ed25519PrivateKey) -> bytes:
     return private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+def write_keypair(directory: Path) -> Ed25519PrivateKey:
+    """A new keypair as devstack (and the tests) keep it: `private.pem` (PKCS#8, readable
+    by its owner only) and `public.pem` (SubjectPublicKeyInfo) in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    private = directory / "private.pem"
+    private.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    private.chmod(0o600)
+    (directory / "public.pem").write_bytes(public_pem(key))
+    return key
 
 
 def load_public_keys(

@@ -11,11 +11,9 @@ from typing import Any
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from devstack import postgres
-from services.kit.auth import TokenSigner, public_pem
+from services.kit.auth import TokenSigner, write_keypair
 from services.kit.config import KitSettings, load_settings
 from services.kit.migrate import migrate
 
@@ -101,12 +99,9 @@ class AuthKeys:
 
 
 def make_auth_keys(directory: Path) -> AuthKeys:
-    key = Ed25519PrivateKey.generate()
-    private_file, public_file = directory / "private.pem", directory / "public.pem"
-    private_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    public_file.write_bytes(public_pem(key))
+    key = write_keypair(directory)
     signer = TokenSigner(key, issuer="agora-users", audience="agora", ttl=3600)
-    return AuthKeys(str(public_file), str(private_file), signer)
+    return AuthKeys(str(directory / "public.pem"), str(directory / "private.pem"), signer)
 
 
 @pytest.fixture(scope="session")
