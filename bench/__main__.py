@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "pipeline", "cats", "orders"]
+BENCHMARKS = ["kit", "pipeline", "cats", "orders", "auth"]
 
 
 def main(argv: list[str]) -> None:

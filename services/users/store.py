@@ -35,24 +35,24 @@ async def list_users(
     return [dict(row) for row in rows], total
 
 
-async def users_by_id(db: asyncpg.Pool, ids: Sequence[int]) -> list[Row]:
-    """The users with these ids, in the order asked; missing ones left out."""
+async def _in_order(db: asyncpg.Pool, key: str, sql_type: str, values: Sequence[Any]) -> list[Row]:
+    """The users whose `key` is one of `values`, in the order of `values`."""
     rows = await db.fetch(
-        f"SELECT {USER_COLUMNS} FROM users JOIN unnest($1::bigint[]) WITH ORDINALITY"
-        " AS asked (id, position) USING (id) ORDER BY asked.position",
-        list(ids),
+        f"SELECT {USER_COLUMNS} FROM users JOIN unnest($1::{sql_type}[]) WITH ORDINALITY"
+        f" AS asked (wanted, position) ON {key} = asked.wanted ORDER BY asked.position",
+        list(values),
     )
     return [dict(row) for row in rows]
+
+
+async def users_by_id(db: asyncpg.Pool, ids: Sequence[int]) -> list[Row]:
+    """The users with these ids, in the order asked; missing ones left out."""
+    return await _in_order(db, "id", "bigint", ids)
 
 
 async def users_by_username(db: asyncpg.Pool, usernames: Sequence[str]) -> list[Row]:
     """The users with these usernames (lower case), in the order asked; missing left out."""
-    rows = await db.fetch(
-        f"SELECT {USER_COLUMNS} FROM users JOIN unnest($1::text[]) WITH ORDINALITY"
-        " AS asked (wanted, position) ON lower(username) = asked.wanted ORDER BY asked.position",
-        list(usernames),
-    )
-    return [dict(row) for row in rows]
+    return await _in_order(db, "lower(username)", "text", usernames)
 
 
 async def get_user(db: asyncpg.Pool, user_id: int) -> Row | None:
