@@ -185,8 +185,10 @@ def unauthorized(message: str, *, code: str, error: str | None = None) -> ApiErr
     """A 401 in the error shape, with the WWW-Authenticate challenge RFC 6750 asks for."""
     challenge = f'Bearer realm="{REALM}"'
     if error:
-        description = message.replace('"', "'")
-        challenge += f', error="{error}", error_description="{description}"'
+        # A quoted-string of printable ASCII (RFC 6750 3): a token's own words (its alg,
+        # say) never reach the header as they came.
+        printable = (c if " " <= c <= "~" and c not in '"\\' else "?" for c in message)
+        challenge += f', error="{error}", error_description="{"".join(printable)[:200]}"'
     return ApiError(401, message, code=code, headers={"WWW-Authenticate": challenge})
 
 
@@ -243,9 +245,10 @@ class TokenVerifier:
     def _decode(self, token: str) -> tuple[Caller, float]:
         try:
             header = jwt.get_unverified_header(token)
-            if header.get("alg") != ALGORITHM:
-                raise invalid_token(f"algorithm {header.get('alg')!r} is not accepted")
-            key = self.keys.get(header.get("kid"))  # type: ignore[arg-type]
+            algorithm, kid = header.get("alg"), header.get("kid")
+            if algorithm != ALGORITHM:
+                raise invalid_token(f"algorithm {ascii(algorithm)[:40]} is not accepted")
+            key = self.keys.get(kid) if isinstance(kid, str) else None
             if key is None:
                 raise invalid_token("signed by an unknown key")
             claims = jwt.decode(

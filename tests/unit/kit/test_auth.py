@@ -187,6 +187,23 @@ async def test_alg_none_is_401(client, auth_keys):
     assert "'none'" in body["error"]
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "EdDSA", "kid": ["a", "list"]},
+        {"alg": "EdDSA", "kid": {"an": "object"}},
+        {"alg": "EdDSA"},
+        {"alg": ["EdDSA"], "kid": "x"},
+        {"alg": "é\r\nSet-Cookie: x=1" + "A" * 500, "kid": "x"},
+    ],
+)
+async def test_odd_headers_are_401_never_500(client, header):
+    _, challenge = await refused(
+        client, {"Authorization": f"Bearer {unsigned(header, claims(), b'sig')}"}, "invalid_token"
+    )
+    assert challenge.isascii() and "\n" not in challenge and len(challenge) < 300
+
+
 async def test_hmac_with_the_public_key_as_secret_is_401(client, auth_keys):
     """The algorithm confusion attack: HS256 keyed with the (public) verification key."""
     secret = public_pem(auth_keys.signer.key)  # the bytes of AUTH_PUBLIC_KEY_FILE
