@@ -66,7 +66,6 @@ SECURITY_SCHEME = "bearerAuth"  # its name in the OpenAPI document
 CLAIMS = ("sub", "preferred_username", "iss", "aud", "iat", "exp")
 CACHE_SIZE = 10_000  # verified tokens remembered per worker
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----\r?\n.+?\r?\n-----END \1-----", re.DOTALL)
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
 
 
 class KeyFileError(SystemExit):
@@ -237,9 +236,10 @@ class TokenVerifier:
             del self._verified[token]
             raise unauthorized("The token has expired", code="token_expired", error="invalid_token")
         caller, expires = self._decode(token)
-        if len(self._verified) >= self.cache_size:
-            del self._verified[next(iter(self._verified))]  # the oldest
-        self._verified[token] = (caller, expires)
+        if self.cache_size > 0:  # 0: check every time (for the benchmark)
+            if len(self._verified) >= self.cache_size:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = (caller, expires)
         return caller
 
     def _decode(self, token: str) -> tuple[Caller, float]:
@@ -284,14 +284,16 @@ def bearer_token(request: web.Request) -> str | None:
     values = request.headers.getall("Authorization", [])
     if not values:
         return None
-    match = _BEARER.fullmatch(values[0].strip()) if len(values) == 1 else None
-    if match is None:
+    # Split by hand: a case-insensitive regular expression took 20-30 us per request.
+    scheme, _, rest = values[0].strip().partition(" ")
+    token = rest.lstrip(" ")
+    if len(values) != 1 or scheme.lower() != "bearer" or not token or " " in token:
         raise unauthorized(
             "The Authorization header must be one 'Bearer <token>'",
             code="invalid_request",
             error="invalid_request",
         )
-    return match.group(1)
+    return token
 
 
 def authenticate(request: web.Request, verifier: TokenVerifier, *, required: bool) -> Caller | None:
