@@ -150,4 +150,7 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
         )
     signer = app[TOKEN_SIGNER]
     token = signer.issue(account["id"], account["username"])
-    return json_response({"access_token": token, "token_type": "bearer", "expires_in": signer.ttl})
+    return json_response(
+        {"access_token": token, "token_type": "bearer", "expires_in": signer.ttl},
+        headers={"Cache-Control": "no-store"},  # a credential (RFC 6749 5.1)
+    )

@@ -38,7 +38,7 @@ def order_event(order_id: int, event_type="order.created", event_id=None, total=
     }
 
 
-async def listed(client, count: int, patience: float = 10.0, **params):
+async def listed(client, count: int, patience: float = 30.0, **params):
     """The notifications, once there are `count` of them (or patience runs out)."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:

@@ -142,6 +142,7 @@ async def test_login_answers_a_bearer_token_for_the_user(client, auth_keys):
     body = await resp.json()
     assert set(body) == {"access_token", "token_type", "expires_in"}
     assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    assert resp.headers["Cache-Control"] == "no-store"
     verifier = client.server.app[TOKEN_VERIFIER]
     assert verifier.verify(body["access_token"]) == Caller(user["id"], "Ana")
 
