@@ -63,8 +63,8 @@ chart: setup ## the Helm chart: lint, Kubernetes schemas, checkov, hadolint, ren
 image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run every service in it
 	$(BIN)/pytest tests/image
 
-integration: setup ## integration and fault tests through the ingress of a fresh devstack
-	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault
+integration: setup ## integration, fault and browser tests through the ingress of a fresh devstack
+	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault tests/browser
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
@@ -83,7 +83,7 @@ test-cluster: setup ## the integration tests through the kind cluster's ingress
 
 lock: ## re-resolve constraints.txt from pyproject.toml (and checkov's pins)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev]'
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q '.[dev,bench]'
 	.lock-venv/bin/pip freeze --exclude agora > constraints.txt && rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	{ sed -n '/^#/p' tools/checkov-requirements.txt; .lock-venv/bin/pip freeze; } > .lock-checkov

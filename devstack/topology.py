@@ -34,6 +34,7 @@ class Workload:
     replicas: int
     workers: int
     ingress: list[str]
+    websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
     redis: bool
     auth: str  # none, verify (the public key) or sign (the private key too)
@@ -83,6 +84,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 replicas=int(spec["replicas"]),
                 workers=int(spec["workers"]),
                 ingress=list(spec.get("ingress", [])),
+                websockets=list(spec.get("websockets", [])),
                 postgres=bool(spec.get("postgres")),
                 redis=bool(spec.get("redis")),
                 auth=str(spec.get("auth", "none")),

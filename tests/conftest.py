@@ -80,26 +80,22 @@ def _redis_answers(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def redis_process(port: int) -> Iterator[str]:
-    """A throwaway redis-server without persistence on `port`; its URL."""
+def redis_process(port: int, workdir: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A redis-server without persistence on 127.0.0.1:port, until the block ends."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: run `make setup`")
-    workdir = tempfile.mkdtemp(prefix="agora-redis-")
+    workdir = workdir or tempfile.mkdtemp(prefix="agora-redis-")
     command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", workdir]
     command += ["--save", "", "--appendonly", "no", "--protected-mode", "no"]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not _redis_answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"redis-server did not start on port {port}")
             time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield process
     finally:
         process.terminate()
         process.wait(10)
@@ -108,6 +104,7 @@ def redis_process(port: int) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
-    """A throwaway redis-server for the session; its URL."""
-    with redis_process(free_port()) as url:
-        yield url
+    """A throwaway redis-server without persistence; its URL."""
+    port = free_port()
+    with redis_process(port):
+        yield f"redis://127.0.0.1:{port}/0"

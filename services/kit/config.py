@@ -38,6 +38,16 @@ class KitSettings(BaseSettings):
     )
     metrics_flush_seconds: float = Field(1.0, gt=0, le=60)
 
+    # WebSocket routes (services.kit.websocket), per worker.
+    ws_max_connections: int = Field(5000, ge=1, le=1_000_000, description="over it: 503")
+    ws_allowed_origins: str = Field(
+        "", max_length=4000, description='comma-separated origins, "*" any; empty: same host'
+    )
+    ws_max_message_bytes: int = Field(64 * 1024, ge=128, le=16 * 1024 * 1024, description="1009")
+    ws_heartbeat: float = Field(20.0, gt=0, le=3600, description="ping after this idle time")
+    ws_send_queue: int = Field(32, ge=1, le=100_000, description="messages before 4008")
+    ws_close_timeout: float = Field(2.0, gt=0, le=60, description="close handshake")
+
     database_url: str | None = Field(None, pattern=r"^postgres(ql)?://")
     db_pool_min: int = Field(1, ge=0, le=50)
     db_pool_max: int = Field(5, ge=1, le=100)

@@ -25,6 +25,7 @@ EVENT_CONSUMERS = web.AppKey("event_consumers", list)
 # what issues them (the service given the private key: users).
 TOKEN_VERIFIER = web.AppKey("token_verifier", "TokenVerifier")
 TOKEN_SIGNER = web.AppKey("token_signer", "TokenSigner")
+WEBSOCKETS = web.AppKey("websockets", "Sockets")
 
 # The route that answers paths no other route matches (services.kit.instrument).
 CATCH_ALL = web.AppKey("catch_all", web.AbstractResource)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -97,6 +98,8 @@ class RequestMetrics:
         self._memory = WORKER_MEMORY.labels(service)
         self._cpu = WORKER_CPU.labels(service)
         self._cpu_seen = 0.0
+        # Other per-worker accumulators flushed at the same moments (WebSocket counts).
+        self.also_flush: list[Callable[[], None]] = []
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -112,6 +115,8 @@ class RequestMetrics:
     def flush(self) -> None:
         self._in_flight_gauge.set(self.in_flight)
         self._flush_process()
+        for flush in self.also_flush:
+            flush()
         for key, record in self._records.items():
             if not record.count:
                 continue

@@ -105,7 +105,12 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             }
         )
     responses: dict[str, Any] = {}
-    if endpoint.status == 204:
+    if endpoint.websocket:
+        responses["101"] = {
+            "description": "Switching Protocols: the WebSocket is open (a request without"
+            " the upgrade headers is a 400)"
+        }
+    elif endpoint.status == 204:
         responses["204"] = {"description": "No content"}
     else:
         success: dict[str, Any] = {"description": "OK" if endpoint.status == 200 else "Created"}
@@ -139,6 +144,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
         bearer = {SECURITY_SCHEME: []}
         # OPTIONAL: anonymous ({}) or with a token; a token that is sent must be valid.
         operation["security"] = [{}, bearer] if endpoint.auth == OPTIONAL else [bearer]
+    if endpoint.description:
+        operation["description"] = endpoint.description
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,

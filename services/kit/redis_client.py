@@ -1,15 +1,22 @@
-"""Redis: one asyncio client (with its connection pool) per worker, in cleanup_ctx."""
+"""Redis: one asyncio client (with its connection pool) per worker, in cleanup_ctx, and
+subscriptions to pub/sub channels that survive Redis going away."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .background import sleep_unless
 from .keys import READINESS, REDIS, SETTINGS
+
+log = logging.getLogger("agora.redis")
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
 
@@ -33,3 +40,44 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[READINESS].add_check("redis", client.ping)
     yield
     await client.aclose()
+
+
+async def listen(
+    client: aioredis.Redis,
+    channel: str,
+    handle: Callable[[bytes], None],
+    stopping: asyncio.Event,
+    *,
+    on_subscribed: Callable[[], None] = lambda: None,
+    on_lost: Callable[[BaseException], None] = lambda error: None,
+    retry_seconds: float = 1.0,
+) -> None:
+    """Call `handle(data)` for every message published on `channel` until `stopping`.
+
+    Pub/sub delivers only to those subscribed at that moment: after every (re)subscription
+    `on_subscribed()` runs, so the caller can read again what it may have missed. When
+    Redis goes away, `on_lost(error)` runs and the subscription is retried every
+    `retry_seconds`, quietly: an outage is one warning, not a traceback a second.
+    """
+    lost = False
+    while not stopping.is_set():
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            if lost:
+                log.info("subscribed to %s again", channel)
+            lost = False
+            on_subscribed()
+            while not stopping.is_set():
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None and message["type"] == "message":
+                    handle(message["data"])
+        except CONNECTION_ERRORS as error:
+            if not lost:
+                log.warning("subscription to %s lost: %r", channel, error)
+            lost = True
+            on_lost(error)
+            await sleep_unless(stopping, retry_seconds)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()

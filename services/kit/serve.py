@@ -12,6 +12,7 @@ import argparse
 import importlib
 import math
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -37,6 +38,18 @@ def prepare_metrics_dir(service: str) -> str:
 
     reset_multiprocess_dir(path)
     return path
+
+
+def raise_open_files_limit() -> int:
+    """The soft limit on open files up to the hard one (as Go's runtime does): every
+    WebSocket or keep-alive connection is a descriptor, and a soft limit of 1024 (many
+    systems' default) would refuse connections long before memory runs out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1024 * 1024
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def service_module(service: str) -> ModuleType:
@@ -148,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("SERVICE_NAME", args.service.rsplit(".", 1)[-1].replace("_", "-"))
     prepare_metrics_dir(args.service)
+    raise_open_files_limit()
     module = service_module(args.service)
     settings = load_settings(getattr(module, "Settings", KitSettings))
     run_gunicorn(module, settings)

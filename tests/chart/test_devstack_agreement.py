@@ -105,26 +105,41 @@ def test_same_replicas_commands_and_probes(layout: Layout, default_render: Rende
 
 
 def test_same_routes(layout: Layout, default_render: Rendered) -> None:
+    """The same prefixes to the same services; the WebSocket ones, on both sides, with
+    what a WebSocket needs (an upgrade through nginx, long timeouts on both)."""
     nginx = devstack_render.nginx_conf(layout, default_render.workloads)
     ingress_server = nginx.split("# the ingress", 1)[1].split("# the Service of", 1)[0]
     upstream_names = {w.name.replace("-", "_"): w.name for w in default_render.workloads}
-    local_routes = {
-        path: upstream_names[upstream]
-        for path, upstream in re.findall(
-            r"location (?:= )?(/\S*) \{ proxy_pass http://svc_(\w+); \}", ingress_server
+
+    def local(websocket: bool) -> dict[str, str]:
+        pattern = r"location (?:= )?(/\S*) \{ proxy_pass http://svc_(\w+);( [^}]+)? \}"
+        return {
+            path: upstream_names[upstream]
+            for path, upstream, extra in re.findall(pattern, ingress_server)
+            if (path == "/" or not path.endswith("/"))  # "= /x" and "/x/" are one prefix
+            and bool(extra) == websocket
+        }
+
+    def cluster(name: str) -> dict[str, str]:
+        ingress = default_render.get("Ingress", name)
+        assert all(
+            p["pathType"] == "Prefix" for r in ingress["spec"]["rules"] for p in r["http"]["paths"]
         )
-        if path == "/" or not path.endswith("/")  # "= /x" and "/x/" are one prefix
-    }
-    (ingress,) = default_render.of_kind("Ingress")
-    cluster_routes = {
-        path["path"]: path["backend"]["service"]["name"]
-        for rule in ingress["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    }
-    assert cluster_routes == local_routes
-    assert all(
-        p["pathType"] == "Prefix" for r in ingress["spec"]["rules"] for p in r["http"]["paths"]
-    )
+        return {
+            path["path"]: path["backend"]["service"]["name"]
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        }
+
+    assert cluster("agora") == local(websocket=False)
+    assert cluster("agora-websockets") == local(websocket=True)
+    for line in ingress_server.splitlines():
+        if "$http_upgrade" in line:
+            assert "proxy_set_header Connection $connection_upgrade;" in line
+            assert "proxy_read_timeout 3600s;" in line and "proxy_send_timeout 3600s;" in line
+    annotations = default_render.get("Ingress", "agora-websockets")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "3600"
 
 
 # ---------------------------------------------------------------- Prometheus

@@ -163,7 +163,7 @@ def test_the_ingress_controller_reaches_the_routed_services_only(guarded: Render
     endpoints = pods(guarded)
     for workload in guarded.workloads:
         reach = allowed(guarded, INGRESS_CONTROLLER, endpoints[workload.name], workload.port)
-        assert reach == bool(workload.ingress), workload.name
+        assert reach == bool(workload.ingress or workload.websockets), workload.name
     for backend, port in (("postgresql", 5432), ("redis", 6379)):
         if backend in endpoints:
             assert not allowed(guarded, INGRESS_CONTROLLER, endpoints[backend], port)

@@ -179,11 +179,39 @@ def service_ports(rendered: Rendered) -> dict[str, set[int]]:
 def test_every_ingress_backend_is_a_rendered_service_port(rendered: Rendered) -> None:
     ports = service_ports(rendered)
     ingresses = rendered.of_kind("Ingress")
-    assert len(ingresses) == 1
-    for rule in ingresses[0]["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            backend = path["backend"]["service"]
-            assert backend["port"]["number"] in ports[backend["name"]], path
+    assert {i["metadata"]["name"] for i in ingresses} == {"agora", "agora-websockets"}
+    for ingress in ingresses:
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                assert backend["port"]["number"] in ports[backend["name"]], path
+
+
+def test_websocket_paths_have_their_own_ingress_with_long_timeouts(rendered: Rendered) -> None:
+    """ingress-nginx reads proxy timeouts per Ingress: the WebSocket paths (and only
+    they) sit on one whose timeouts outlast quiet sockets; it keeps the other settings."""
+    main = rendered.get("Ingress", "agora")
+    sockets = rendered.get("Ingress", "agora-websockets")
+
+    def paths(ingress: dict) -> dict[str, str]:
+        return {
+            p["path"]: p["backend"]["service"]["name"]
+            for rule in ingress["spec"]["rules"]
+            for p in rule["http"]["paths"]
+        }
+
+    expected = {p: w.name for w in rendered.workloads for p in w.websockets}
+    assert expected and paths(sockets) == expected
+    assert not set(paths(main)) & set(expected)
+    annotations = sockets["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    heartbeat = max(float(w.env.get("WS_HEARTBEAT", 20)) for w in rendered.workloads)
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        assert float(annotations[prefix + timeout]) > 2 * heartbeat
+        assert prefix + timeout not in main["metadata"].get("annotations", {})
+    for key, value in main["metadata"].get("annotations", {}).items():
+        assert annotations[key] == value  # body size and the rest apply to both
+    assert sockets["spec"]["ingressClassName"] == main["spec"]["ingressClassName"]
 
 
 def test_every_cluster_url_in_the_env_names_a_rendered_service_port(rendered: Rendered) -> None:

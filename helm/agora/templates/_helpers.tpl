@@ -64,7 +64,7 @@ as devstack does: facts then falls back to the public API when factsource is off
 {{- end -}}
 {{- end -}}
 {{- $_ := set $service "upstreams" $enabled -}}
-{{- range $service.ingress -}}
+{{- range concat $service.ingress $service.websockets -}}
 {{- $path := include "agora.routePath" . -}}
 {{- if hasKey $routes $path -}}
 {{- fail (printf "ingress path %s is claimed by both %s and %s" $path (get $routes $path) $name) -}}

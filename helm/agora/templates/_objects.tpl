@@ -262,7 +262,7 @@ spec:
       {{- include "agora.selectorLabels" (dict "root" $root "name" $name) | nindent 6 }}
   policyTypes: [Ingress, Egress]
   ingress:
-    {{- if and $root.Values.ingress.enabled $service.ingress }}
+    {{- if and $root.Values.ingress.enabled (or $service.ingress $service.websockets) }}
     - from:
         - namespaceSelector:
             {{- toYaml $root.Values.networkPolicy.ingressController.namespaceSelector | nindent 12 }}
