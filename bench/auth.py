@@ -126,26 +126,20 @@ def run(env: BenchEnv) -> str:
         "password": PASSWORD,
     }
     cases = [
-        ("GET kit handler, anonymous", f"{url}/bench/kit/1", None),
-        ("GET kit handler, token checked", f"{url}/bench/kit/auth/1", WITH_TOKEN),
-        ("GET /api/v1/users/{id}, anonymous", f"{url}/api/v1/users/{user_id}", None),
-        ("GET /api/v1/users/me, token checked", f"{url}/api/v1/users/me", WITH_TOKEN),
-        ("POST /api/v1/auth/login", f"{url}/api/v1/auth/login", LOGIN),
+        ("GET kit handler, anonymous", f"{url}/bench/kit/1", None, CONNECTIONS),
+        ("GET kit handler, token checked", f"{url}/bench/kit/auth/1", WITH_TOKEN, CONNECTIONS),
+        ("GET /api/v1/users/{id}, anonymous", f"{url}/api/v1/users/{user_id}", None, CONNECTIONS),
+        ("GET /api/v1/users/me, token checked", f"{url}/api/v1/users/me", WITH_TOKEN, CONNECTIONS),
+        ("GET kit handler, anonymous, again", f"{url}/bench/kit/2", None, CONNECTIONS),
+        ("POST /api/v1/auth/login", f"{url}/api/v1/auth/login", LOGIN, LOGIN_CONNECTIONS),
     ]
+
+    def case(target: str, name: str, script: str | None, connections: int):
+        lua = script % values if script else None
+        return lambda: wrk(name, target, seconds=SECONDS, connections=connections, lua=lua)
+
     results = interleaved(
-        [
-            (
-                name,
-                lambda u=target, n=name, lua=script: wrk(
-                    n,
-                    u,
-                    seconds=SECONDS,
-                    connections=CONNECTIONS,
-                    lua=lua % values if lua else None,
-                ),
-            )
-            for name, target, script in cases
-        ],
+        [(name, case(target, name, script, c)) for name, target, script, c in cases],
         rounds=ROUNDS,
     )
     rate = {r.name: r.requests_per_s for r in results}
