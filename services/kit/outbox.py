@@ -27,8 +27,8 @@ published. So:
   say) always follows it on its stream; events of concurrent transactions keep no
   particular order between them;
 - Redis down is waited out: the leader retries with backoff, the service keeps
-  committing, its events wait in the table. A database outage ends the leadership; the
-  relay reconnects and contends again.
+  committing, its events wait in the table. A database error (an outage, its session
+  killed, a missing table) ends the leadership; the relay reconnects and contends again.
 NOTIFY from the writing transaction wakes the leader at once (on commit); a slow poll
 (OUTBOX_POLL_INTERVAL) covers a missed notification.
 """
@@ -64,6 +64,16 @@ NOTIFY_SQL = f"NOTIFY {CHANNEL}"
 OUTBOX_COLUMNS = f"{TABLE} (stream, event_type, aggregate_id, payload)"
 RELAY_LOCK = int.from_bytes(
     hashlib.blake2b(b"agora-outbox-relay", digest_size=8).digest(), "big", signed=True
+)
+# What ends a leadership (a new session then contends again, after a backoff): the
+# database unreachable, but also its session killed under a query (pg_terminate_backend,
+# a failover: AdminShutdownError, a PostgresError) or left unusable (InternalClientError),
+# and any SQL error (the table not migrated yet, say): the relay never stops for them.
+RELAY_DATABASE_ERRORS = (
+    *DB_CONNECTION_ERRORS,
+    asyncpg.PostgresError,
+    asyncpg.InternalClientError,
+    TimeoutError,
 )
 MAX_BACKOFF = 5.0
 STATS_EVERY = 5.0  # seconds between counts of the unpublished rows
@@ -182,7 +192,7 @@ class Relay:
                     else:
                         await sleep_unless(stopping, self.settings.outbox_standby_interval)
                     backoff = 0.1
-                except (*DB_CONNECTION_ERRORS, TimeoutError) as error:
+                except RELAY_DATABASE_ERRORS as error:
                     log.warning("outbox relay: database unavailable (%r)", error)
                     self._lead_state(False)
                     if conn is not None:

@@ -130,8 +130,10 @@ async def relays(count: int, dsn: str, redis_url: str) -> AsyncIterator[list[tup
     finally:
         for _, stop, _ in started:
             stop.set()
-        await asyncio.wait_for(asyncio.gather(*(task for *_, task in started)), 10)
-        await redis.aclose()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(task for *_, task in started)), 10)
+        finally:
+            await redis.aclose()
 
 
 async def test_one_relay_leads_and_a_standby_takes_over_when_it_stops(
@@ -213,3 +215,21 @@ async def test_batches_are_bounded_and_oldest_first(db, redis):
         assert await unpublished_count(conn) == 3
         assert await publish_batch(conn, redis, batch=10, maxlen=10_000) == {POSTS: 3}
     assert [e.aggregate_id for e in await entries(redis, POSTS, 5)] == list("01234")
+
+
+async def test_a_relay_started_before_its_table_exists_waits_for_it(
+    postgres_server, redis_url, redis
+):
+    """A SQL error (here: migrations not applied yet) ends a leadership, never the relay."""
+    dsn = await postgres.ensure_database(postgres_server, "kit_outbox_late", "test-pw")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS outbox")
+        async with relays(1, dsn, redis_url) as [(_, _, task)]:
+            await asyncio.sleep(0.5)  # it leads, fails on the missing table, backs off, again
+            assert not task.done()
+            await conn.execute(expand_includes("-- agora:include outbox", "test"))
+            await outbox.write(conn, POSTS, "post.created", 1, {})
+            assert [e.aggregate_id for e in await entries(redis, POSTS, 1)] == ["1"]
+    finally:
+        await conn.close()
