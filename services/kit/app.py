@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from .keys import (
     READINESS,
     REQUEST_METRICS,
     SETTINGS,
+    TRACER,
     TOKEN_SIGNER,
     TOKEN_VERIFIER,
     WEBSOCKETS,
@@ -30,6 +32,7 @@ from .logs import AccessLog
 from .metrics import RequestMetrics, metrics_handler
 from .openapi import add_docs_routes
 from .redis_client import redis_ctx
+from .tracing import TracedAccessLog, pool_init, provider_for, tracing_ctx
 from .websocket import Sockets, parse_origins
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -50,6 +53,7 @@ def create_app(
     redis: bool = False,
     upstreams: Mapping[str, str] | None = None,
     contexts: Sequence[CleanupCtx] = (),
+    tracer_provider: Any = None,
 ) -> web.Application:
     """The application of one service.
 
@@ -57,7 +61,8 @@ def create_app(
     `upstreams` maps the services it calls to their base URLs (app[HTTP_CLIENT] calls
     them). `contexts` are the service's own cleanup contexts (consumers, relays); they
     start after the kit's pools and clients and stop before them. Readiness turns true
-    after all of them.
+    after all of them. Tracing (services.kit.tracing) is on when the environment names an
+    OTLP endpoint, or with `tracer_provider` (tests).
     """
     if postgres and not settings.database_url:
         raise MissingSetting("DATABASE_URL", f"by {settings.service_name}")
@@ -71,7 +76,11 @@ def create_app(
     signer = signer_from(settings, verifier)
 
     metrics = RequestMetrics(settings.service_name)
-    access_log = AccessLog(settings.service_name, sample=settings.access_log_sample)
+    provider = tracer_provider or provider_for(settings.service_name)
+    tracer = provider.get_tracer("agora.kit") if provider is not None else None
+    access_log = (AccessLog if tracer is None else TracedAccessLog)(
+        settings.service_name, sample=settings.access_log_sample
+    )
     readiness = Readiness()
     deadlines = Deadlines()
     instrumentation = Instrumentation(
@@ -81,8 +90,12 @@ def create_app(
         deadlines,
         request_timeout=settings.request_timeout,
         max_body_bytes=settings.max_body_bytes,
+        tracer=tracer,
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
+    if tracer is not None:
+        app[TRACER] = tracer
+        app.cleanup_ctx.append(tracing_ctx(provider))  # first: exports the last spans last
     app[SETTINGS] = settings
     app[API] = api
     app[READINESS] = readiness
@@ -122,6 +135,8 @@ def create_app(
     app.cleanup_ctx.append(every("metrics", settings.metrics_flush_seconds, metrics.flush))
     app.cleanup_ctx.append(every("deadlines", SWEEP_SECONDS, deadlines.sweep))
     if postgres:
+        if tracer is not None:
+            postgres_init = pool_init(tracer, postgres_init)
         app.cleanup_ctx.append(postgres_ctx(postgres_init))
     if redis:
         app.cleanup_ctx.append(redis_ctx)

@@ -40,8 +40,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from .background import background
 from .config import KitSettings
 from .jsoncodec import dumps
-from .keys import EVENT_CONSUMERS, READINESS, REDIS, SETTINGS
+from .keys import EVENT_CONSUMERS, READINESS, REDIS, SETTINGS, TRACER
 from .streams import ConsumerOptions, Fields, InvalidEntry, StreamConsumer
+from .tracing import Tracer, consume_span
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -65,6 +66,7 @@ class Event:
     payload: dict[str, Any]
     stream: str = ""
     entry_id: str = ""  # the Redis stream entry it came in
+    traceparent: str | None = None  # of the span that wrote it (services.kit.tracing)
 
     def payload_as(self, model: type[ModelT]) -> ModelT:
         """The payload validated as `model`; InvalidEntry (dead-lettered) if it is not."""
@@ -85,15 +87,20 @@ def stream_fields(
     aggregate_id: object,
     occurred_at: datetime,
     payload_json: str,
+    traceparent: str | None = None,
 ) -> Fields:
-    """An event as stream fields (what the outbox relay XADDs)."""
-    return {
+    """An event as stream fields (what the outbox relay XADDs); `traceparent`, when the
+    writer was traced, is a sixth field."""
+    fields = {
         "event_id": str(event_id),
         "type": event_type,
         "aggregate_id": str(aggregate_id),
         "occurred_at": occurred_at.isoformat(),
         "payload": payload_json,
     }
+    if traceparent:
+        fields["traceparent"] = traceparent
+    return fields
 
 
 def decode(stream: str, entry_id: str, fields: Fields) -> Event:
@@ -117,6 +124,7 @@ def decode(stream: str, entry_id: str, fields: Fields) -> Event:
             payload=payload,
             stream=stream,
             entry_id=entry_id,
+            traceparent=fields.get("traceparent") or None,
         )
     except (KeyError, ValueError, TypeError) as error:
         raise InvalidEntry(f"not an event: {type(error).__name__}: {error}") from None
@@ -154,14 +162,22 @@ class Subscription:
     handler: EventHandler
 
 
-def event_handler(service: str, stream: str, handler: EventHandler) -> Callable[..., Any]:
-    """A StreamConsumer handler: decodes the entry, calls `handler`, and records the
-    delay from the producer's commit for events processed now."""
+def event_handler(
+    service: str, stream: str, handler: EventHandler, tracer: Tracer | None = None
+) -> Callable[..., Any]:
+    """A StreamConsumer handler: decodes the entry, calls `handler` (in a span that is the
+    writer's child, when tracing is on), and records the delay from the producer's commit
+    for events processed now."""
     delay = DELAY.labels(service, stream)
 
     async def handle(entry_id: str, fields: Fields) -> bool:
         event = decode(stream, entry_id, fields)
-        fresh = await handler(event)
+        if tracer is None:
+            fresh = await handler(event)
+        else:
+            with consume_span(tracer, stream, event.type, event.traceparent) as span:
+                fresh = await handler(event)
+                span.set_attribute("agora.redelivered", not fresh)
         if fresh:
             delay.observe(max(0.0, time.time() - event.occurred_at.timestamp()))
         return fresh
@@ -192,7 +208,10 @@ def consuming(
                 stream=subscription.stream,
                 group=settings.consumer_group,
                 handler=event_handler(
-                    settings.service_name, subscription.stream, subscription.handler
+                    settings.service_name,
+                    subscription.stream,
+                    subscription.handler,
+                    app.get(TRACER),
                 ),
                 options=options,
             )

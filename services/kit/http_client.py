@@ -4,7 +4,8 @@ Every call has connect and total timeouts (never past the current request's dead
 retries with capped exponential backoff and full jitter only when repeating it is safe
 (idempotent methods, or a request carrying an idempotency key), a circuit breaker
 (open after consecutive failures, one half-open probe after a cool-down), a bulkhead
-(a bound on concurrent calls), the request id passed on, and metrics per upstream.
+(a bound on concurrent calls), the request id passed on (and the W3C traceparent, when
+tracing is on), and metrics per upstream.
 
 A call that cannot be made raises UpstreamUnavailable (503) or UpstreamTimeout (504):
 ApiErrors, so the handler's caller gets the shared error shape quickly, never a hang
@@ -29,7 +30,8 @@ from .config import KitSettings
 from .context import current_deadline, current_request_id
 from .errors import ApiError
 from .jsoncodec import dumps, loads
-from .keys import HTTP_CLIENT, SETTINGS
+from .keys import HTTP_CLIENT, SETTINGS, TRACER
+from .tracing import Tracer, client_attempts
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -166,9 +168,17 @@ class Upstream:
 class HttpClient:
     """The process's outbound client; `await client.request("catalog", "GET", path)`."""
 
-    def __init__(self, session: aiohttp.ClientSession, upstreams: Mapping[str, Upstream]) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        upstreams: Mapping[str, Upstream],
+        *,
+        tracer: Tracer | None = None,
+    ) -> None:
         self.session = session
         self.upstreams = dict(upstreams)
+        if tracer is not None:  # a span per attempt, its traceparent sent along
+            self._attempt = client_attempts(tracer, self._attempt)  # type: ignore[method-assign]
 
     async def request(
         self,
@@ -329,7 +339,7 @@ def http_client_ctx(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=30),
             raise_for_status=False,
         )
-        app[HTTP_CLIENT] = HttpClient(session, targets)
+        app[HTTP_CLIENT] = HttpClient(session, targets, tracer=app.get(TRACER))
         yield
         await session.close()
 

@@ -35,6 +35,7 @@ from .keys import CATCH_ALL, SETTINGS
 from .logs import AccessLog
 from .metrics import RequestMetrics
 from .redis_client import CONNECTION_ERRORS as REDIS_CONNECTION_ERRORS
+from .tracing import server_span
 
 log = logging.getLogger("agora.http")
 
@@ -72,6 +73,7 @@ class Instrumentation:
         *,
         request_timeout: float,
         max_body_bytes: int,
+        tracer: Any = None,
     ) -> None:
         self.metrics = metrics
         self.access_log = access_log
@@ -80,6 +82,7 @@ class Instrumentation:
         self.request_timeout = request_timeout
         self.max_body_bytes = max_body_bytes
         self.ids = RequestIds()
+        self.tracer = tracer  # None: tracing off, no span wrapper at all
 
     def add(
         self,
@@ -98,6 +101,8 @@ class Instrumentation:
         only (probes and scrapes: their metrics count them all)."""
         timeout = self.request_timeout if timeout is DEFAULT else timeout
         wrapped = self.wrap(handler, route or path, timeout, log_success=log_success)
+        if self.tracer is not None:
+            wrapped = server_span(self.tracer, wrapped, method, route or path)
         return app.router.add_route(method, path, wrapped)
 
     def add_catch_all(self, app: web.Application) -> None:

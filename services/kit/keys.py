@@ -29,3 +29,4 @@ WEBSOCKETS = web.AppKey("websockets", "Sockets")
 
 # The route that answers paths no other route matches (services.kit.instrument).
 CATCH_ALL = web.AppKey("catch_all", web.AbstractResource)
+TRACER = web.AppKey("tracer", "Tracer")  # services.kit.tracing; absent when tracing is off

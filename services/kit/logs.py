@@ -14,6 +14,7 @@ from time import time
 from typing import Any
 
 import orjson
+from opentelemetry.trace import get_current_span
 from orjson import dumps
 
 from .context import current_request_id
@@ -39,6 +40,10 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id:
             entry["request_id"] = request_id
+        span_context = get_current_span().get_span_context()
+        if span_context.is_valid:  # tracing on (services.kit.tracing): the line leads to its trace
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

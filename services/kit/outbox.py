@@ -52,6 +52,7 @@ from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
 from .events import encode_payload, stream_fields
 from .keys import REDIS, SETTINGS
 from .redis_client import CONNECTION_ERRORS as REDIS_CONNECTION_ERRORS
+from .tracing import current_traceparent
 
 log = logging.getLogger("agora.outbox")
 
@@ -60,8 +61,9 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 TABLE = "outbox"
 CHANNEL = "outbox"  # the NOTIFY channel that wakes the relay
 NOTIFY_SQL = f"NOTIFY {CHANNEL}"
-# What a service inserts, in this order: (stream, event_type, aggregate_id, payload::jsonb)
-OUTBOX_COLUMNS = f"{TABLE} (stream, event_type, aggregate_id, payload)"
+# What a service inserts, in this order: (stream, event_type, aggregate_id, payload::jsonb,
+# traceparent): the last is services.kit.tracing.current_traceparent() (None when off).
+OUTBOX_COLUMNS = f"{TABLE} (stream, event_type, aggregate_id, payload, traceparent)"
 RELAY_LOCK = int.from_bytes(
     hashlib.blake2b(b"agora-outbox-relay", digest_size=8).digest(), "big", signed=True
 )
@@ -118,13 +120,15 @@ async def write(
     payload: object,
 ) -> None:
     """Write one event in the caller's transaction (conn must be inside one, or the
-    event commits on its own); wakes the relay when that transaction commits."""
+    event commits on its own); wakes the relay when that transaction commits. The
+    current span's traceparent goes with it: its consumers join this trace."""
     await conn.execute(
-        f"INSERT INTO {OUTBOX_COLUMNS} VALUES ($1, $2, $3, $4::jsonb)",
+        f"INSERT INTO {OUTBOX_COLUMNS} VALUES ($1, $2, $3, $4::jsonb, $5)",
         stream,
         event_type,
         str(aggregate_id),
         encode_payload(payload),
+        current_traceparent(),
     )
     await conn.execute(NOTIFY_SQL)
 
@@ -140,7 +144,7 @@ async def publish_batch(
     many it published per stream."""
     rows = await conn.fetch(
         "SELECT id, event_id, stream, event_type, aggregate_id, payload::text AS payload,"
-        f" created_at FROM {TABLE} WHERE published_at IS NULL ORDER BY id LIMIT $1",
+        f" created_at, traceparent FROM {TABLE} WHERE published_at IS NULL ORDER BY id LIMIT $1",
         batch,
     )
     if not rows:
@@ -154,6 +158,7 @@ async def publish_batch(
                 row["aggregate_id"],
                 row["created_at"],
                 row["payload"],
+                row["traceparent"],
             )
             pipe.xadd(row["stream"], fields, maxlen=maxlen, approximate=True)
             sent[row["stream"]] = sent.get(row["stream"], 0) + 1

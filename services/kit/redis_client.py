@@ -14,7 +14,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .background import sleep_unless
-from .keys import READINESS, REDIS, SETTINGS
+from .keys import READINESS, REDIS, SETTINGS, TRACER
+from .tracing import trace_redis
 
 log = logging.getLogger("agora.redis")
 
@@ -36,6 +37,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url is not None  # checked by create_app
     client = connect(settings.redis_url)
+    if TRACER in app:
+        trace_redis(app[TRACER], client)
     app[REDIS] = client
     app[READINESS].add_check("redis", client.ping)
     yield

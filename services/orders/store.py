@@ -16,6 +16,7 @@ import orjson
 
 from services.kit import outbox
 from services.kit.db import fetch_page
+from services.kit.tracing import current_traceparent
 
 Row = dict[str, Any]
 ORDER_COLUMNS = (
@@ -142,7 +143,7 @@ WITH confirmed AS (
     WHERE order_items.order_id = confirmed.id AND order_items.line = p.line - 1
 ), event AS (
     INSERT INTO {outbox.OUTBOX_COLUMNS}
-    SELECT $5, 'order.created', id::text, $4::jsonb FROM confirmed
+    SELECT $5, 'order.created', id::text, $4::jsonb, $6 FROM confirmed
 )
 SELECT updated_at, pg_notify('{outbox.CHANNEL}', '') FROM confirmed
 """
@@ -159,7 +160,9 @@ async def confirm(
     total = sum((line_total(item) for item in items), Decimal("0.00"))
     confirmed = {**order, "status": "created", "total": total, "items": items}
     payload = outbox.encode_payload(event_payload(confirmed))
-    row = await db.fetchrow(_CONFIRM, order["id"], total, list(prices), payload, stream)
+    row = await db.fetchrow(
+        _CONFIRM, order["id"], total, list(prices), payload, stream, current_traceparent()
+    )
     if row is None:
         return None
     return {**confirmed, "updated_at": row["updated_at"]}

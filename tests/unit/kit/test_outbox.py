@@ -32,7 +32,9 @@ def outbox_dsn(postgres_server: postgres.Server) -> str:
         conn = await asyncpg.connect(dsn)
         try:
             await conn.execute("DROP TABLE IF EXISTS outbox")
-            await conn.execute(expand_includes("-- agora:include outbox", "test"))
+            await conn.execute(
+                expand_includes("-- agora:include outbox\n-- agora:include outbox_trace", "test")
+            )
         finally:
             await conn.close()
         return dsn
@@ -228,7 +230,9 @@ async def test_a_relay_started_before_its_table_exists_waits_for_it(
         async with relays(1, dsn, redis_url) as [(_, _, task)]:
             await asyncio.sleep(0.5)  # it leads, fails on the missing table, backs off, again
             assert not task.done()
-            await conn.execute(expand_includes("-- agora:include outbox", "test"))
+            await conn.execute(
+                expand_includes("-- agora:include outbox\n-- agora:include outbox_trace", "test")
+            )
             await outbox.write(conn, POSTS, "post.created", 1, {})
             assert [e.aggregate_id for e in await entries(redis, POSTS, 1)] == ["1"]
     finally:
