@@ -15,9 +15,10 @@ DEVSTACK := $(BIN)/python -m devstack
 # TEST_PORT_BASE / BENCH_PORT_BASE move them (two checkouts testing at once, say).
 TEST_PORT_BASE ?= 28000
 BENCH_PORT_BASE ?= 24000
-# The test stack evaluates its rules every second, so alerts fire within its tests.
+# The test stack evaluates its rules every second, so alerts fire within its tests, and
+# traces every request into devstack's receiver (tests/integration/test_tracing.py).
 TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=$(shell echo $$(($(TEST_PORT_BASE) + 80))) \
-	AGORA_PORT_BASE=$(TEST_PORT_BASE) AGORA_EVALUATION_INTERVAL=1s
+	AGORA_PORT_BASE=$(TEST_PORT_BASE) AGORA_EVALUATION_INTERVAL=1s AGORA_TRACING=1
 BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=$(shell echo $$(($(BENCH_PORT_BASE) + 80))) \
 	AGORA_PORT_BASE=$(BENCH_PORT_BASE)
 # checkov, pinned in tools/checkov-requirements.txt (its own virtualenv: its pins clash)

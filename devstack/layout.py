@@ -44,6 +44,11 @@ class Layout:
     ingress_port: int
     port_base: int
     evaluation_interval: str = "10s"
+    # Tracing (docs/tracing.md): AGORA_TRACING a sampling ratio (0 to 1) runs devstack's
+    # own receiver (devstack/traces.py); AGORA_OTLP_ENDPOINT points at another collector.
+    # Neither set: tracing off, no spans at all.
+    tracing_ratio: float | None = None
+    otlp_endpoint: str | None = None
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -55,6 +60,8 @@ class Layout:
             ingress_port=int(os.environ.get("AGORA_INGRESS_PORT", "8080")),
             port_base=int(os.environ.get("AGORA_PORT_BASE", "18000")),
             evaluation_interval=os.environ.get("AGORA_EVALUATION_INTERVAL", "10s"),
+            tracing_ratio=_ratio(os.environ.get("AGORA_TRACING", "")),
+            otlp_endpoint=os.environ.get("AGORA_OTLP_ENDPOINT") or None,
         )
 
     # ---------------------------------------------------------------- ports
@@ -91,6 +98,32 @@ class Layout:
     @property
     def nginx_status_port(self) -> int:
         return self.port_base + 95
+
+    @property
+    def traces_port(self) -> int:
+        """devstack's OTLP/HTTP receiver and its trace API (devstack/traces.py)."""
+        return self.port_base + 96
+
+    @property
+    def traces_url(self) -> str | None:
+        """The receiver's address when devstack runs it (AGORA_TRACING without
+        AGORA_OTLP_ENDPOINT), else None."""
+        if self.tracing_ratio is None or self.otlp_endpoint:
+            return None
+        return f"http://127.0.0.1:{self.traces_port}"
+
+    @property
+    def sampling_ratio(self) -> float:
+        """The head sampling ratio of the ingress and the services (1 when only an
+        endpoint is given)."""
+        if self.tracing_ratio is not None:
+            return self.tracing_ratio
+        return 1.0 if self.otlp_endpoint else 0.0
+
+    @property
+    def tracing_endpoint(self) -> str | None:
+        """Where the services export spans (OTEL_EXPORTER_OTLP_ENDPOINT); None: off."""
+        return self.otlp_endpoint or self.traces_url
 
     def service_port(self, index: int) -> int:
         """The load-balanced address of the index-th service (its "Service")."""
@@ -168,3 +201,16 @@ class Layout:
 
     def metrics_dir(self, replica: Replica) -> Path:
         return self.run_dir / "metrics" / replica.name
+
+
+def _ratio(text: str) -> float | None:
+    """AGORA_TRACING: empty or "off" is off; "on" is 1; else a ratio from 0 to 1."""
+    text = text.strip().lower()
+    if text in ("", "off", "false", "no"):
+        return None
+    if text in ("on", "true", "yes"):
+        return 1.0
+    ratio = float(text)
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"AGORA_TRACING: a sampling ratio from 0 to 1, or on/off (got {text!r})")
+    return ratio

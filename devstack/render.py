@@ -87,7 +87,20 @@ def replica_env(
     if workload.auth == "sign":
         env["AUTH_PRIVATE_KEY_FILE"] = str(layout.auth_dir / "private.pem")
     env.update(upstream_env(workload, service_urls))
+    if layout.tracing_endpoint:
+        env.update(tracing_env(layout))
     return env
+
+
+def tracing_env(layout: Layout) -> dict[str, str]:
+    """The standard OpenTelemetry variables the kit reads (services/kit/tracing.py)."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": str(layout.tracing_endpoint),
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(layout.sampling_ratio),
+        # spans reach the receiver within a fraction of a second (default 5 s)
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+    }
 
 
 def supervisord_conf(
@@ -223,6 +236,22 @@ def supervisord_conf(
         ),
         priority=20,
     )
+    if layout.traces_url:
+        program(
+            "traces",
+            command_line(
+                [
+                    venv_bin("python"),
+                    "-m",
+                    "devstack.traces",
+                    "--port",
+                    str(layout.traces_port),
+                    "--jsonl",
+                    str(logs / "traces.jsonl"),
+                ]
+            ),
+            priority=20,
+        )
     for exporter in monitoring.exporters(layout, workloads):
         command = [find_binary(exporter.command[0]), *exporter.command[1:]]
         program(exporter.name, command_line(command), priority=25, env=exporter.env)
@@ -298,6 +327,30 @@ def _error_pages() -> str:
     return "\n".join(lines)
 
 
+def traceparent_maps(ratio: float) -> str:
+    """The ingress starts the trace when the client did not (docs/tracing.md): a W3C
+    traceparent whose trace id is nginx's $request_id (so a request id nginx made is the
+    trace id too) and whose sampled flag is drawn on it by split_clients at `ratio` (the
+    head decision the services' parent-based samplers follow). A valid incoming one
+    passes on unchanged. nginx-light has no OpenTelemetry module: the ingress sends no
+    span of its own, so the services' first span names a parent nobody exported."""
+    percent = ratio * 100
+    if percent >= 100:
+        sampled = '        * "01";'
+    elif percent <= 0:
+        sampled = '        * "00";'
+    else:
+        sampled = f'        {percent:g}% "01";\n        * "00";'
+    return f"""    split_clients "${{request_id}}" $agora_sampled {{
+{sampled}
+    }}
+    map $request_id $agora_ingress_span {{ "~(?<tail>[0-9a-f]{{16}})$" $tail; }}
+    map $http_traceparent $agora_traceparent {{
+        "~^00-[0-9a-f]{{32}}-[0-9a-f]{{16}}-[0-9a-f]{{2}}$" $http_traceparent;
+        default "00-${{request_id}}-${{agora_ingress_span}}-${{agora_sampled}}";
+    }}"""
+
+
 def nginx_conf(layout: Layout, workloads: list[Workload]) -> str:
     """nginx as the ingress (routes from values.yaml) and as each Service's balancer."""
     root = layout.run_dir / "nginx"
@@ -369,6 +422,8 @@ http {{
     proxy_set_header X-Forwarded-Proto $scheme;
     proxy_set_header X-Request-ID $agora_request_id;
 {REQUEST_ID_MAP}
+    proxy_set_header traceparent $agora_traceparent;
+{traceparent_maps(layout.sampling_ratio if layout.tracing_endpoint else 0.0)}
     # A draining replica lets new connections time out rather than resetting them
     # (services/kit/worker.py); on loopback a connect takes microseconds, so a short
     # timeout moves such a request to another replica quickly. Nothing was sent yet.

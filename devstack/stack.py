@@ -179,6 +179,8 @@ def up(layout: Layout) -> None:
             ) from None
         say(f"{replica.name} ready on 127.0.0.1:{replica.port}")
     wait_http(f"{layout.prometheus_url}/-/ready", timeout=60, what="Prometheus")
+    if layout.traces_url:
+        wait_http(f"{layout.traces_url}/api/traces", timeout=30, what="the trace receiver")
     wait_http(layout.ingress_url, timeout=30, what="the ingress", any_answer=True)
     print_urls(layout, services)
     say(f"up in {time.monotonic() - started:.1f} s")
@@ -195,6 +197,10 @@ def urls_block(layout: Layout, services: list[Workload]) -> str:
         f"Dashboards           {monitoring.dashboard_url(layout)}  (one page per service)",
         f"Alerts               {layout.prometheus_url}/classic/alerts",
     ]
+    if layout.traces_url:
+        lines.append(f"Traces               {layout.traces_url}/api/traces  (docs/tracing.md)")
+    elif layout.otlp_endpoint:
+        lines.append(f"Traces exported to   {layout.otlp_endpoint}")
     for workload in services:
         routed = ingress_target(services, docs_path(workload.name)) is workload
         base = layout.ingress_url if routed else urls[workload.name]
@@ -332,6 +338,8 @@ def run(layout: Layout, command: list[str], *, fresh: bool) -> int:
             "PROMETHEUS_URL": layout.prometheus_url,
             "AGORA_RUN_DIR": str(layout.run_dir),
         }
+        if layout.traces_url:
+            env["TRACES_URL"] = layout.traces_url
         return subprocess.run(command, env=env, check=False).returncode
     finally:
         down(layout)

@@ -87,6 +87,10 @@ class TraceStore:
             self.jsonl.flush()
         return count
 
+    def close(self) -> None:
+        if self.jsonl:
+            self.jsonl.close()
+
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
         return sorted(self.traces.get(trace_id, []), key=lambda span: span["start_ns"])
 
@@ -146,6 +150,11 @@ async def one_trace(request: web.Request) -> web.Response:
 def create_app(store: TraceStore | None = None) -> web.Application:
     app = web.Application(client_max_size=32 * 1024 * 1024)
     app[STORE] = store or TraceStore()
+
+    async def close(app: web.Application) -> None:
+        app[STORE].close()
+
+    app.on_cleanup.append(close)
     app.router.add_post("/v1/traces", receive)
     app.router.add_get("/api/traces", latest)
     app.router.add_get("/api/traces/{trace_id}", one_trace)

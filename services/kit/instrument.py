@@ -98,10 +98,10 @@ class Instrumentation:
         """Register a route whose handler runs instrumented. `route` is its metrics
         label (the path template by default); a `timeout` of None means no deadline
         (streams, WebSockets); `log_success=False` writes access lines for its errors
-        only (probes and scrapes: their metrics count them all)."""
+        only, and starts no trace (probes and scrapes: their metrics count them all)."""
         timeout = self.request_timeout if timeout is DEFAULT else timeout
         wrapped = self.wrap(handler, route or path, timeout, log_success=log_success)
-        if self.tracer is not None:
+        if self.tracer is not None and log_success:  # probes and scrapes start no traces
             wrapped = server_span(self.tracer, wrapped, method, route or path)
         return app.router.add_route(method, path, wrapped)
 

@@ -139,12 +139,12 @@ def current_traceparent() -> str | None:
 
 
 class TracedAccessLog(AccessLog):
-    """The access line with the trace and span ids of the request's server span (every
-    route is wrapped in one when tracing is on, so there always is one)."""
+    """The access line with the trace and span ids of the request's server span; the
+    plain line where there is none (probes and scrapes are not traced)."""
 
     def __init__(self, service: str, **kwargs: Any) -> None:
         super().__init__(service, **kwargs)
-        self._template = self._template[:-2] + b',"trace_id":"%032x","span_id":"%016x"}\n'
+        self._traced_template = self._template[:-2] + b',"trace_id":"%032x","span_id":"%016x"}\n'
 
     def record(
         self,
@@ -155,11 +155,14 @@ class TracedAccessLog(AccessLog):
         status: int,
         nanoseconds: int,
     ) -> None:
+        span_context = trace.get_current_span().get_span_context()
+        if not span_context.is_valid:
+            super().record(request_id, method, path, route, status, nanoseconds)
+            return
         if status < 400 and self.sample < 1.0 and self._random() >= self.sample:
             return
-        span_context = trace.get_current_span().get_span_context()
         self._lines.append(
-            self._template
+            self._traced_template
             % (
                 time.time(),
                 b"error" if status >= 500 else b"info",

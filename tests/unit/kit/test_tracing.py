@@ -282,3 +282,13 @@ def test_current_traceparent_is_what_the_outbox_stores():
     context = span.get_span_context()
     assert stored.startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
     assert int(stored[-2:], 16) & 1  # sampled
+
+
+async def test_probes_and_scrapes_start_no_trace(aiohttp_client, upstream, capfd):
+    client, exporter = await traced_client(aiohttp_client, upstream)
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await client.get(path)).status == 200
+    assert exporter.get_finished_spans() == ()
+    await client.get("/readyz", headers={"X-Request-ID": "probe-1"})
+    client.app[ACCESS_LOG].flush()
+    assert "probe-1" not in capfd.readouterr().out  # still no access line for a success
