@@ -32,6 +32,8 @@ VALUE_SETS: dict[str, list[Path]] = {
     "operator": [HERE / "values" / "operator.yaml"],
     "monitoring": [HERE / "values" / "monitoring.yaml"],
     "no-monitoring": [HERE / "values" / "no-monitoring.yaml"],
+    "tracing-collector": [HERE / "values" / "tracing-collector.yaml"],
+    "tracing-endpoint": [HERE / "values" / "tracing-endpoint.yaml"],
 }
 
 

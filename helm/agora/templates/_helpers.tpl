@@ -405,3 +405,13 @@ ConfigMap with its public half (mounted by every `auth: verify` or `sign` servic
 {{- if ne $service.auth "none" -}}true{{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Where the services export spans (OTEL_EXPORTER_OTLP_ENDPOINT): the release's
+collector when enabled, else tracing.endpoint; empty: tracing off (docs/tracing.md). */}}
+{{- define "agora.tracingEndpoint" -}}
+{{- if .Values.tracing.collector.enabled -}}
+{{- printf "http://%s:4318" (include "agora.componentName" (dict "root" . "component" "otel-collector")) -}}
+{{- else -}}
+{{- .Values.tracing.endpoint -}}
+{{- end -}}
+{{- end -}}

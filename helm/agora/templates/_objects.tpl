@@ -28,6 +28,11 @@ entry of `services:`: a new service never needs a template of its own.
 {{- $upstream := get $.services . -}}
 {{- $_ := set $env (printf "%s_URL" (include "agora.envName" .)) (printf "http://%s:%v" . $upstream.port) -}}
 {{- end -}}
+{{- with include "agora.tracingEndpoint" $root -}}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" . -}}
+{{- $_ := set $env "OTEL_TRACES_SAMPLER" $root.Values.tracing.sampler -}}
+{{- $_ := set $env "OTEL_TRACES_SAMPLER_ARG" (toString $root.Values.tracing.ratio) -}}
+{{- end -}}
 {{- if eq .name (include "agora.defaultBackend" $root) -}}
 {{- /* The ingress's error backend: a path of another service's prefix reaching it means
 that service has no ready replica (services/kit/ingress_errors.py). Chart only. */ -}}
@@ -298,7 +303,8 @@ spec:
               - {key: app.kubernetes.io/instance, operator: In, values: [{{ $root.Release.Name }}]}
               - {key: app.kubernetes.io/name, operator: In, values: {{ toJson $callers }}}
       ports: [{port: {{ $port }}, protocol: TCP}]
-  {{- if not (or $service.upstreams $service.postgres $service.redis $service.egress) }}
+  {{- $tracing := include "agora.tracingEndpoint" $root }}
+  {{- if not (or $service.upstreams $service.postgres $service.redis $service.egress $tracing) }}
   egress: []  # nothing but DNS (the namespace-wide policy)
   {{- else }}
   egress:
@@ -317,6 +323,17 @@ spec:
     {{- end }}
     {{- with $service.egress }}
     {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- if $root.Values.tracing.collector.enabled }}
+    - to:
+        - podSelector:
+            matchLabels:
+              {{- include "agora.selectorLabels" (dict "root" $root "name" "otel-collector") | nindent 14 }}
+      ports: [{port: 4318, protocol: TCP}]
+    {{- else if $tracing }}
+    {{- with $root.Values.tracing.egress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
     {{- end }}
   {{- end }}
 {{- end -}}
