@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "peers", "pipeline", "cats", "orders", "realtime", "auth"]
+BENCHMARKS = ["kit", "peers", "pipeline", "cats", "orders", "realtime", "auth", "tracing"]
 
 
 def main(argv: list[str]) -> None:

@@ -6,6 +6,7 @@ decodes it with opentelemetry-proto, keeps the most recent spans in memory and a
 
     GET /api/traces?limit=20              the latest traces: id, root span, services, spans
     GET /api/traces/{trace_id}            one trace's spans, oldest first (JSON)
+    GET /api/stats                        spans received in all, traces kept
 
 and appends every span as a JSON line to `--jsonl` when given (devstack: logs/traces.jsonl).
 Run: `python -m devstack.traces --port 18096 [--jsonl FILE]`.
@@ -65,6 +66,7 @@ class TraceStore:
         self.max_traces = max_traces
         self.traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self.jsonl = jsonl.open("ab") if jsonl else None
+        self.received = 0
 
     def add(self, request: ExportTraceServiceRequest) -> int:
         count = 0
@@ -80,6 +82,7 @@ class TraceStore:
                     self.traces.move_to_end(entry["trace_id"])
                     lines.append(orjson.dumps(entry) + b"\n")
                     count += 1
+        self.received += count
         while len(self.traces) > self.max_traces:
             self.traces.popitem(last=False)
         if self.jsonl and lines:
@@ -147,6 +150,11 @@ async def one_trace(request: web.Request) -> web.Response:
     return web.json_response(spans, dumps=lambda v: orjson.dumps(v).decode())
 
 
+async def stats(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    return web.json_response({"spans": store.received, "traces_kept": len(store.traces)})
+
+
 def create_app(store: TraceStore | None = None) -> web.Application:
     app = web.Application(client_max_size=32 * 1024 * 1024)
     app[STORE] = store or TraceStore()
@@ -158,6 +166,7 @@ def create_app(store: TraceStore | None = None) -> web.Application:
     app.router.add_post("/v1/traces", receive)
     app.router.add_get("/api/traces", latest)
     app.router.add_get("/api/traces/{trace_id}", one_trace)
+    app.router.add_get("/api/stats", stats)
     return app
 
 

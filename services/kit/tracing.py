@@ -14,9 +14,9 @@ variables: `OTEL_TRACES_SAMPLER` (default here `parentbased_traceidratio`), its
   `traceparent` (wrapped around the kit's instrumented handler: services.kit.instrument);
 - client: one per attempt of the kit's HTTP client, `traceparent` sent on every call,
   sampled or not, so the next service follows the same decision;
-- SQL: one per asyncpg query (the connection's query logger: no wrapper on the hot path)
-  and Redis: one per command (the client's execute_command), both only under a recording
-  span, so background polls never start traces of their own;
+- SQL: one per asyncpg query (the pool connections' query logger: no wrapper around
+  asyncpg's methods) and Redis: one per command (the client's execute_command), both only
+  under a recording span, so background polls never start traces of their own;
 - events: the outbox stores the writer's `traceparent` with the event, and the consumer's
   span is its child (parent, not a link: one order's notification is in the order's trace).
 
@@ -299,7 +299,7 @@ def _statement_name(query: str) -> str:
     """`SELECT`, `INSERT`, `WITH`...: the span name is the statement's first word (low
     cardinality); the text is an attribute."""
     words = query.split(None, 1)
-    return words[0].upper() if words else "SQL"
+    return words[0].rstrip(";").upper() if words else "SQL"
 
 
 def pool_init(tracer: Tracer, init: Callable[[Any], Awaitable[None]] | None) -> Any:
@@ -316,7 +316,8 @@ def pool_init(tracer: Tracer, init: Callable[[Any], Awaitable[None]] | None) -> 
 
 def trace_redis(tracer: Tracer, client: Any) -> None:
     """Each command of `client` in a CLIENT span (named by the command) when a recording
-    span is current. Pipelines are one span each: their commands go out together."""
+    span is current. Pipelines (the outbox relay's XADDs, outside any request) do not go
+    through execute_command and have no spans."""
     execute_command = client.execute_command
     start_as_current_span, current_span = tracer.start_as_current_span, trace.get_current_span
 

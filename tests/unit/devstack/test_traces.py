@@ -53,6 +53,7 @@ async def test_spans_exported_over_otlp_http_are_kept_and_answered(aiohttp_clien
         "spans": 2,
     }
     assert len(jsonl.read_text().splitlines()) == 2
+    assert await (await client.get("/api/stats")).json() == {"spans": 2, "traces_kept": 1}
     assert (await client.get(f"/api/traces/{'0' * 32}")).status == 404
 
 
