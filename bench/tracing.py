@@ -77,7 +77,7 @@ def run(env: BenchEnv | None = None) -> str:
         "",
         f"Spans the receiver got from the ratio-1 case: {exported:,} "
         f"(of {ROUNDS * REQUESTS:,} requests; the batch processor drops what its queue of "
-        "2048 cannot hold when the exporter falls behind)."
+        "2048 cannot hold when the exporter falls behind).",
     ]
     return "\n".join(lines)
 

@@ -23,9 +23,9 @@ from .keys import (
     READINESS,
     REQUEST_METRICS,
     SETTINGS,
-    TRACER,
     TOKEN_SIGNER,
     TOKEN_VERIFIER,
+    TRACER,
     WEBSOCKETS,
 )
 from .logs import AccessLog

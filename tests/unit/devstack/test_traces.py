@@ -18,9 +18,11 @@ def export_a_trace(endpoint: str) -> tuple[str, str, str]:
     provider = TracerProvider(resource=Resource.create({"service.name": "orders"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("POST /api/v1/orders", kind=SpanKind.SERVER) as root:
-        with tracer.start_as_current_span("GET catalog", kind=SpanKind.CLIENT) as child:
-            child.set_attribute("http.response.status_code", 200)
+    with (
+        tracer.start_as_current_span("POST /api/v1/orders", kind=SpanKind.SERVER) as root,
+        tracer.start_as_current_span("GET catalog", kind=SpanKind.CLIENT) as child,
+    ):
+        child.set_attribute("http.response.status_code", 200)
     provider.shutdown()
     context = root.get_span_context()
     return (

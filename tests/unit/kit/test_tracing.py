@@ -179,7 +179,7 @@ async def test_ratio_zero_records_nothing_but_passes_the_decision_on(aiohttp_cli
     client, exporter = await traced_client(aiohttp_client, upstream, ratio="0")
     answer = await client.get("/api/v1/traced/hop")
     assert exporter.get_finished_spans() == ()
-    version, trace_id, _, flags = (await answer.json())["traceparent"].split("-")
+    _, trace_id, _, flags = (await answer.json())["traceparent"].split("-")
     # the sampled bit is clear (0x02 is W3C level 2's "random trace id"): the next service
     # follows the same decision
     assert int(flags, 16) & 1 == 0 and trace_id != "0" * 32
