@@ -41,6 +41,7 @@ class Workload:
     # chart renders only the first.
     database: str | None
     redis: bool
+    auth: str  # none, verify (the public key) or sign (the private key too)
     upstreams: list[str]
     env: dict[str, str]
     probes: dict[str, str]
@@ -94,6 +95,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 postgres=bool(spec.get("postgres")),
                 database=database,
                 redis=bool(spec.get("redis")),
+                auth=str(spec.get("auth", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),
