@@ -211,30 +211,6 @@ def path_id(request: web.Request, name: str = "id") -> int:
     return int(text)
 
 
-# A documented request header (Endpoint.headers): 1 to 200 printable ASCII characters,
-# no space at either end (HTTP drops those).
-MAX_HEADER_LENGTH = 200
-HEADER_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
-HEADER_PARAMETER = {"type": "string", "maxLength": MAX_HEADER_LENGTH, "pattern": HEADER_PATTERN}
-_HEADER_VALUE = re.compile(HEADER_PATTERN)
-
-
-def header_value(request: web.Request, name: str) -> str | None:
-    """A documented header's value, None when absent; a 400 naming it when malformed."""
-    value = request.headers.get(name)
-    if value is not None and not (
-        len(value) <= MAX_HEADER_LENGTH and _HEADER_VALUE.fullmatch(value)
-    ):
-        rule = f"1 to {MAX_HEADER_LENGTH} printable ASCII characters"
-        raise ApiError(
-            400,
-            f"{name} must be {rule}",
-            code="validation_error",
-            details=[field_error(name, rule, "string_pattern_mismatch", "header")],
-        )
-    return value
-
-
 # ---------------------------------------------------------------- route table
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^{}]+)?}")
@@ -290,8 +266,8 @@ class Api:
         timeout: float | None = DEFAULT,
         headers: Sequence[tuple[str, str]] = (),
         path_params: type[BaseModel] | None = None,
-        cache: str | None = None,
         auth: Auth = None,
+        cache: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(

@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import web
 from multidict import istr
 
+from .headers import header_schema, header_value
+
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ETAG = istr("ETag")
 IF_NONE_MATCH = istr("If-None-Match")
@@ -25,6 +27,10 @@ CACHE_CONTROL = istr("Cache-Control")
 REVALIDATE = "no-cache"
 # A person's own data (a user, an order): the same, in their client only, never a shared cache.
 PRIVATE_REVALIDATE = "private, no-cache"
+# If-None-Match is checked as its OpenAPI schema says (printable ASCII, a few dozen tags
+# at most): anything else is a 400, as for every documented header.
+MAX_IF_NONE_MATCH = 1000
+IF_NONE_MATCH_SCHEMA = header_schema(MAX_IF_NONE_MATCH)
 
 
 def etag_of(body: bytes) -> str:
@@ -44,6 +50,7 @@ def conditional(handler: Handler, cache_control: str) -> Handler:
     """The handler, answering 200s with ETag and Cache-Control, 304 when not modified."""
 
     async def conditional_get(request: web.Request, **kwargs: Any) -> web.StreamResponse:
+        if_none_match = header_value(request, IF_NONE_MATCH, MAX_IF_NONE_MATCH)
         response = await handler(request, **kwargs)
         if response.status != 200 or not isinstance(response, web.Response):
             return response
@@ -52,7 +59,6 @@ def conditional(handler: Handler, cache_control: str) -> Handler:
             return response
         etag = etag_of(body)
         validators = {ETAG: etag, CACHE_CONTROL: cache_control}
-        if_none_match = request.headers.get(IF_NONE_MATCH)
         if if_none_match is not None and none_match(if_none_match, etag):
             return web.Response(status=304, headers=validators)
         response.headers.update(validators)

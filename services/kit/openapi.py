@@ -18,7 +18,6 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from .api import (
-    HEADER_PARAMETER,
     ID_PARAMETER,
     Api,
     Endpoint,
@@ -27,8 +26,9 @@ from .api import (
     path_parameters,
 )
 from .auth import OPTIONAL, SECURITY_SCHEME
-from .caching import CACHE_CONTROL, ETAG, IF_NONE_MATCH
+from .caching import CACHE_CONTROL, ETAG, IF_NONE_MATCH, IF_NONE_MATCH_SCHEMA
 from .errors import code_for
+from .headers import HEADER_PARAMETER
 from .instrument import REQUEST_ID_HEADER, Instrumentation
 
 REF = "#/components/schemas/{model}"
@@ -197,7 +197,7 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
                 "in": "header",
                 "required": False,
                 "description": "ETags of a copy the client holds; the current one gets 304",
-                "schema": {"type": "string", "maxLength": 1000},
+                "schema": IF_NONE_MATCH_SCHEMA,
             }
         )
     if endpoint.websocket:

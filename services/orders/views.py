@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.kit.api import Api, Page, created, header_value, json_response, page, path_id
+from services.kit.api import Api, Page, created, json_response, page, path_id
 from services.kit.caching import PRIVATE_REVALIDATE
 from services.kit.errors import not_found
+from services.kit.headers import header_value
 from services.kit.keys import DB_POOL
 
 from . import lifecycle, store

@@ -71,7 +71,12 @@ async def list_adults(request: web.Request, query: PageQuery) -> web.Response:
 
 
 @api.get(
-    "/api/v1/users/me", summary="The signed-in user", response=User, errors=[404], auth=REQUIRED
+    "/api/v1/users/me",
+    summary="The signed-in user",
+    response=User,
+    errors=[404],
+    auth=REQUIRED,
+    cache=PRIVATE_REVALIDATE,
 )
 async def get_me(request: web.Request, caller: Caller) -> web.Response:
     user = await store.get_user(request.app[DB_POOL], caller.id)

@@ -77,3 +77,16 @@ async def test_the_openapi_document_describes_the_validators(client):
     assert set(get["responses"]["304"]["headers"]) >= {"ETag", "Cache-Control", "X-Request-ID"}
     listing = doc["paths"]["/api/v1/products"]["get"]
     assert "304" not in listing["responses"]
+
+
+async def test_a_malformed_validator_is_a_400_in_the_error_shape(client):
+    product = await create(client)
+    path = f"/api/v1/products/{product['id']}"
+    # too long; a tab inside (HTTP keeps it, the documented pattern does not); not ASCII
+    for header in ('"' + "x" * 1000 + '"', '"a"\t"b"', '"prix-é"'):
+        resp = await client.get(path, headers={"If-None-Match": header})
+        assert resp.status == 400
+        body = await resp.json()
+        assert body["code"] == "validation_error"
+        assert body["details"][0]["field"] == "If-None-Match"
+        assert body["details"][0]["location"] == "header"

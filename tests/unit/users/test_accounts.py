@@ -338,3 +338,19 @@ async def test_the_openapi_document_shows_login_and_me(client):
 def test_users_needs_its_private_key(make_settings):
     with pytest.raises(SystemExit, match="AUTH_PRIVATE_KEY_FILE"):
         create_app(make_settings(auth_private_key_file=None))
+
+
+async def test_a_users_own_data_is_revalidated_in_their_client_only(client):
+    user = await register(client)
+    token = (await (await login(client)).json())["access_token"]
+    for path, headers in ((f"/api/v1/users/{user['id']}", {}), ("/api/v1/users/me", bearer(token))):
+        resp = await client.get(path, headers=headers)
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "private, no-cache"
+        etag = resp.headers["ETag"]
+        fresh = await client.get(path, headers={**headers, "If-None-Match": etag})
+        assert fresh.status == 304 and fresh.headers["ETag"] == etag
+        assert await fresh.read() == b""
+    # a validator is no way around the token
+    anonymous = await client.get("/api/v1/users/me", headers={"If-None-Match": etag})
+    assert anonymous.status == 401
