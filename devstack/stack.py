@@ -170,7 +170,10 @@ def up(layout: Layout) -> None:
     for replica in replicas:
         url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
         try:
-            wait_http(url, timeout=60, what=replica.name)
+            # AGORA_READY_TIMEOUT: a machine shared by many stacks can take longer
+            wait_http(
+                url, timeout=float(os.environ.get("AGORA_READY_TIMEOUT", "60")), what=replica.name
+            )
         except DevstackError:
             log = layout.logs / f"{replica.name}.log"
             tail = log.read_text()[-3000:] if log.exists() else "(no log)"
