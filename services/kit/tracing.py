@@ -39,13 +39,12 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from orjson import dumps
 
-from .keys import TRACER
 from .logs import AccessLog
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 DEFAULT_SAMPLER = "parentbased_traceidratio"  # with OTEL_TRACES_SAMPLER_ARG (1.0 unset)
 TRACEPARENT = "traceparent"
-REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_HEADER = "X-Request-ID"  # as services.kit.instrument (which imports this module)
 PROPAGATOR = TraceContextTextMapPropagator()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -349,7 +348,3 @@ def consume_span(tracer: Tracer, stream: str, event_type: str, traceparent: str 
             "agora.event_type": event_type,
         },
     )
-
-
-def app_tracer(app: web.Application) -> Tracer | None:
-    return app.get(TRACER)
