@@ -82,15 +82,7 @@ async def per_request_microseconds() -> dict[str, float]:
         app.freeze()
         await app.startup()
     # Made once per app and reused every round.
-    requests = {
-        name: [make_mocked_request("GET", path, app=app) for _ in range(REQUESTS)]
-        for name, (app, path) in apps.items()
-    }
-    for made in requests.values():
-        for request in made:
-            # A real request's task is the one handling it (a mock here): the kit takes the
-            # event loop from it.
-            request._task = asyncio.current_task()
+    requests = {name: mocked_requests(app, path, REQUESTS) for name, (app, path) in apps.items()}
     gc.collect()
     timings: dict[str, list[float]] = {name: [] for name in apps}
     for _ in range(ROUNDS):
@@ -99,6 +91,16 @@ async def per_request_microseconds() -> dict[str, float]:
     for app, _ in apps.values():
         await app.cleanup()
     return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def mocked_requests(app: web.Application, path: str, count: int) -> list[web.Request]:
+    """`count` GET requests of `path` for timing `app._handle` in-process."""
+    made = [make_mocked_request("GET", path, app=app) for _ in range(count)]
+    for request in made:
+        # A real request's task is the one handling it (a mock here): the kit takes the
+        # event loop from it.
+        request._task = asyncio.current_task()
+    return made
 
 
 async def _time(app: web.Application, requests: list[web.Request]) -> float:

@@ -16,12 +16,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
 import httpx
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 
 from services.kit import tracing
 from services.kit.api import Api
@@ -32,6 +29,7 @@ from tests.conftest import free_port, wait_until
 
 from . import kit_app
 from .common import BenchEnv
+from .kit import _time, mocked_requests
 
 ROUNDS = 7
 REQUESTS = 5_000  # per round and case
@@ -120,13 +118,7 @@ async def per_request_microseconds(endpoint: str) -> tuple[dict[str, float], int
         app[ACCESS_LOG].fd = devnull
         app.freeze()
         await app.startup()
-    requests = {
-        name: [make_mocked_request("GET", "/bench/kit/1", app=app) for _ in range(REQUESTS)]
-        for name, app in apps.items()
-    }
-    for made in requests.values():
-        for request in made:
-            request._task = asyncio.current_task()
+    requests = {name: mocked_requests(app, "/bench/kit/1", REQUESTS) for name, app in apps.items()}
     gc.collect()
     timings: dict[str, list[float]] = {name: [] for name in apps}
     for _ in range(ROUNDS):
@@ -142,13 +134,6 @@ async def per_request_microseconds(endpoint: str) -> tuple[dict[str, float], int
 def _count_spans(endpoint: str) -> int:
     answer = httpx.get(endpoint.replace("/v1/traces", "/api/stats"), timeout=10)
     return answer.json()["spans"]
-
-
-async def _time(app: web.Application, requests: list[web.Request]) -> float:
-    started = time.perf_counter()
-    for request in requests:
-        await app._handle(request)
-    return (time.perf_counter() - started) / len(requests) * 1e6
 
 
 if __name__ == "__main__":  # alone, no devstack needed: python -m bench.tracing
