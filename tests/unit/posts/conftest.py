@@ -7,8 +7,11 @@ import pytest
 
 from services.posts.app import Settings, create_app
 from tests.unit.conftest import AuthKeys, truncate_all
-from tests.unit.social_conftest import make_account, url_of
-from tests.unit.social_conftest import users  # noqa: F401 (a fixture)
+from tests.unit.social_conftest import (
+    make_account,
+    url_of,
+    users,  # noqa: F401 (a fixture)
+)
 
 
 @pytest.fixture
