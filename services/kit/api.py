@@ -85,9 +85,10 @@ class Body(BaseModel):
 
 class Query(BaseModel):
     """Base for query strings and path parameters: values arrive as text, so they are
-    converted; an integer is written in digits."""
+    converted; an integer is written in digits. An unknown parameter is an error (a
+    misspelt `limt=5` would otherwise be ignored without a word)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     @classmethod
     def __get_pydantic_core_schema__(
@@ -186,7 +187,9 @@ def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
 
 def read_path(request: web.Request, model: type[ModelT]) -> ModelT:
     try:
-        return model.model_validate(dict(request.match_info))
+        # A path model declares some of the route's parameters (an `id` is read apart).
+        fields = model.model_fields
+        return model.model_validate({k: v for k, v in request.match_info.items() if k in fields})
     except ValidationError as error:
         raise validation_error(error, location="path") from None
 
