@@ -308,12 +308,11 @@ class Checker:
                     location = response.headers.get("Location")
                     if status in REDIRECTS and location:
                         result.redirects += 1
-                        target = redirect_target(current, location)
                         if result.redirects > options.max_redirects:
                             result.error_kind = "too_many_redirects"
                             result.error_detail = f"more than {options.max_redirects}"
                             return
-                        current = target
+                        current = redirect_target(current, location)
                         break  # the next hop
                     if status >= 400:
                         result.error_kind, result.error_detail = "http", status
