@@ -13,8 +13,9 @@ DEVSTACK := $(BIN)/python -m devstack
 # TEST_PORT_BASE / BENCH_PORT_BASE move them (two checkouts testing at once, say).
 TEST_PORT_BASE ?= 28000
 BENCH_PORT_BASE ?= 24000
+# The test stack evaluates its rules every second, so alerts fire within its tests.
 TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=$(shell echo $$(($(TEST_PORT_BASE) + 80))) \
-	AGORA_PORT_BASE=$(TEST_PORT_BASE)
+	AGORA_PORT_BASE=$(TEST_PORT_BASE) AGORA_EVALUATION_INTERVAL=1s
 BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=$(shell echo $$(($(BENCH_PORT_BASE) + 80))) \
 	AGORA_PORT_BASE=$(BENCH_PORT_BASE)
 # checkov, pinned in tools/checkov-requirements.txt (its own virtualenv: its pins clash)
@@ -54,7 +55,7 @@ lint: setup ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-unit: setup ## unit tests (real PostgreSQL started on a free port)
+unit: setup ## unit tests (real PostgreSQL started on a free port), promtool's rule tests
 	$(BIN)/pytest tests/unit
 
 chart: setup ## the Helm chart: lint, Kubernetes schemas, checkov, hadolint, rendered objects

@@ -6,6 +6,9 @@ Everything is derived from three environment variables, so a second instance (th
     AGORA_RUN_DIR       state, logs and generated configs   (default .run)
     AGORA_INGRESS_PORT  the ingress, i.e. AGORA_URL           (default 8080)
     AGORA_PORT_BASE     everything else is base + an offset   (default 18000)
+
+and AGORA_EVALUATION_INTERVAL, how often Prometheus evaluates the rules (default 10s; the
+test stack shortens it so that alerts fire within its tests).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ class Replica:
     workload: Workload
     index: int
     port: int
+    # Prometheus labels the replica's series with it, as the chart's pod label does:
+    # "stable", or "canary" for a canary's replicas.
+    track: str = "stable"
 
     @property
     def name(self) -> str:
@@ -37,6 +43,7 @@ class Layout:
     run_dir: Path
     ingress_port: int
     port_base: int
+    evaluation_interval: str = "10s"
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -47,6 +54,7 @@ class Layout:
             run_dir=run_dir,
             ingress_port=int(os.environ.get("AGORA_INGRESS_PORT", "8080")),
             port_base=int(os.environ.get("AGORA_PORT_BASE", "18000")),
+            evaluation_interval=os.environ.get("AGORA_EVALUATION_INTERVAL", "10s"),
         )
 
     # ---------------------------------------------------------------- ports
@@ -62,6 +70,27 @@ class Layout:
     @property
     def prometheus_port(self) -> int:
         return self.port_base + 90
+
+    # The exporters beside Prometheus (devstack/monitoring.py) and nginx's stub_status.
+    @property
+    def node_exporter_port(self) -> int:
+        return self.port_base + 91
+
+    @property
+    def nginx_exporter_port(self) -> int:
+        return self.port_base + 92
+
+    @property
+    def postgres_exporter_port(self) -> int:
+        return self.port_base + 93
+
+    @property
+    def redis_exporter_port(self) -> int:
+        return self.port_base + 94
+
+    @property
+    def nginx_status_port(self) -> int:
+        return self.port_base + 95
 
     def service_port(self, index: int) -> int:
         """The load-balanced address of the index-th service (its "Service")."""
@@ -118,6 +147,19 @@ class Layout:
     @property
     def secrets_file(self) -> Path:
         return self.run_dir / "secrets.json"
+
+    @property
+    def rules_dir(self) -> Path:
+        """Rules rendered from values.yaml (the SLO objectives); the others are the chart's."""
+        return self.run_dir / "rules"
+
+    @property
+    def consoles_dir(self) -> Path:
+        return self.run_dir / "consoles"
+
+    @property
+    def console_libraries_dir(self) -> Path:
+        return self.run_dir / "console_libraries"
 
     def metrics_dir(self, replica: Replica) -> Path:
         return self.run_dir / "metrics" / replica.name

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from . import postgres, render
+from . import monitoring, postgres, render
 from .layout import Layout
 from .topology import Workload, workloads
 
@@ -56,7 +56,7 @@ def supervisord_pid(layout: Layout) -> int | None:
     return pid
 
 
-INFRASTRUCTURE = frozenset({"postgres", "redis", "nginx", "prometheus"})
+INFRASTRUCTURE = frozenset({"postgres", "redis", "nginx", "prometheus", *monitoring.EXPORTER_NAMES})
 
 
 def program(name: str) -> str:
@@ -85,7 +85,7 @@ def load_secrets(layout: Layout, services: list[Workload]) -> dict[str, str]:
 
 
 def prepare_dirs(layout: Layout) -> None:
-    for sub in ("logs", "nginx/tmp", "redis", "prometheus-data", "metrics"):
+    for sub in ("logs", "nginx/tmp", "redis", "prometheus-data", "metrics", "rules"):
         (layout.run_dir / sub).mkdir(parents=True, exist_ok=True)
     postgres.prepare_socket_dir(layout.socket_dir)
 
@@ -115,12 +115,13 @@ def up(layout: Layout) -> None:
     server = postgres.Server(layout.postgres_port, layout.socket_dir)
     dsns = {name: server.dsn(name, password) for name, password in secrets.items()}
 
+    monitoring.write(layout, services)
     layout.supervisor_conf.write_text(render.supervisord_conf(layout, services, dsns, data_dir))
     (layout.run_dir / "nginx" / "nginx.conf").write_text(render.nginx_conf(layout, services))
     (layout.run_dir / "prometheus.yml").write_text(render.prometheus_yml(layout, services))
 
     if supervisord_pid(layout) is None:
-        say("starting supervisord (PostgreSQL, Redis, nginx, Prometheus)")
+        say("starting supervisord (PostgreSQL, Redis, nginx, Prometheus and its exporters)")
         subprocess.run(
             [render.venv_bin("supervisord"), "-c", str(layout.supervisor_conf)], check=True
         )
@@ -172,6 +173,8 @@ def print_urls(layout: Layout, services: list[Workload]) -> None:
     print()
     print(f"  AGORA_URL (ingress)  {layout.ingress_url}")
     print(f"  Prometheus           {layout.prometheus_url}")
+    print(f"  Dashboards           {monitoring.dashboard_url(layout)}  (one page per service)")
+    print(f"  Alerts               {layout.prometheus_url}/classic/alerts")
     urls = layout.service_urls(services)
     for workload in services:
         docs = f"{layout.ingress_url}/api/v1/{workload.name}/docs"
@@ -238,7 +241,25 @@ def status(layout: Layout) -> int:
         except httpx.HTTPError as error:
             answer = f"unreachable: {error}"
         print(f"  {replica.name:<16} {answer}")
+    print_targets(layout)
     return 0
+
+
+def print_targets(layout: Layout) -> None:
+    """What Prometheus scrapes (replicas and exporters) and whether each answers."""
+    try:
+        answer = httpx.get(f"{layout.prometheus_url}/api/v1/targets", timeout=2).json()
+    except (httpx.HTTPError, ValueError) as error:
+        print(f"\n  Prometheus unreachable: {error}")
+        return
+    print(f"\n  Prometheus targets ({monitoring.dashboard_url(layout)}):")
+    targets = sorted(
+        answer["data"]["activeTargets"], key=lambda t: (t["labels"]["job"], t["scrapeUrl"])
+    )
+    for target in targets:
+        name = target["labels"].get("pod") or target["labels"]["job"]
+        error = f"  {target['lastError']}" if target.get("lastError") else ""
+        print(f"  {name:<18} {target['health']:<8} {target['scrapeUrl']}{error}")
 
 
 def logs(layout: Layout, name: str | None, follow: bool) -> None:

@@ -64,6 +64,23 @@ def agora(agora_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="session")
+def prometheus() -> Iterator[httpx.Client]:
+    """The Prometheus of the system under test (PROMETHEUS_URL, set by `make integration`)."""
+    url = os.environ.get("PROMETHEUS_URL")
+    if not url:
+        pytest.exit("PROMETHEUS_URL is not set: run these through `make integration`", returncode=2)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        yield client
+
+
+def prometheus_query(prometheus: httpx.Client, expression: str) -> list[dict]:
+    """An instant query's result: [{"metric": {...}, "value": [time, "value"]}, ...]."""
+    answer = prometheus.get("/api/v1/query", params={"query": expression}).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
 @pytest.fixture
 def unique() -> str:
     """A suffix that makes names from this test distinct from every other run's."""

@@ -9,9 +9,11 @@ VENV="${VENV:-.venv}"
 # postgresql, redis-server, nginx and prometheus: the servers devstack and the tests run;
 # wrk: the load driver of `make bench`; python3-venv: the virtualenv itself;
 # docker.io and debootstrap: the image `make test` builds (tests/image);
-# chromium: the headless browser of tests/browser (driven by Playwright, never downloaded).
+# chromium: the headless browser of tests/browser (driven by Playwright, never downloaded);
+# the exporters devstack runs beside Prometheus (machine, nginx, PostgreSQL, Redis).
 APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk curl ca-certificates
-    docker.io debootstrap chromium)
+    docker.io debootstrap chromium prometheus-node-exporter prometheus-nginx-exporter
+    prometheus-postgres-exporter prometheus-redis-exporter)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

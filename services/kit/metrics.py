@@ -43,6 +43,20 @@ HTTP_IN_FLIGHT = Gauge(
     ("service",),
     multiprocess_mode="livesum",
 )
+HTTP_CONNECTIONS = Gauge(
+    "http_connections_open",
+    "TCP connections open to the service's workers (idle keep-alive ones included).",
+    ("service",),
+    multiprocess_mode="livesum",
+)
+# Bodies only, not headers: what a service moves, per service (a request's
+# Content-Length, an answer's body; a streamed answer counts 0).
+HTTP_REQUEST_BYTES = Counter(
+    "http_request_body_bytes", "Bytes of request bodies received.", ("service",)
+)
+HTTP_RESPONSE_BYTES = Counter(
+    "http_response_body_bytes", "Bytes of response bodies sent.", ("service",)
+)
 
 
 # prometheus-client's process collector sees only the scraped worker; these cover all.
@@ -86,15 +100,27 @@ class _RouteRecord:
         self.duration = duration
 
 
+def no_connections() -> int:
+    return 0
+
+
 class RequestMetrics:
     """Per-worker accumulator for the RED metrics of one service."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.in_flight = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        # How many connections the worker's server holds: set by whoever runs the server
+        # (services.kit.serve), read once per flush.
+        self.open_connections: Callable[[], int] = no_connections
         self._records: dict[tuple[str, str, int], _RouteRecord] = {}
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._in_flight_gauge = HTTP_IN_FLIGHT.labels(service)
+        self._connections_gauge = HTTP_CONNECTIONS.labels(service)
+        self._bytes_in = HTTP_REQUEST_BYTES.labels(service)
+        self._bytes_out = HTTP_RESPONSE_BYTES.labels(service)
         self._memory = WORKER_MEMORY.labels(service)
         self._cpu = WORKER_CPU.labels(service)
         self._cpu_seen = 0.0
@@ -114,6 +140,13 @@ class RequestMetrics:
 
     def flush(self) -> None:
         self._in_flight_gauge.set(self.in_flight)
+        self._connections_gauge.set(self.open_connections())
+        if self.bytes_in:
+            self._bytes_in.inc(self.bytes_in)
+            self.bytes_in = 0
+        if self.bytes_out:
+            self._bytes_out.inc(self.bytes_out)
+            self.bytes_out = 0
         self._flush_process()
         for flush in self.also_flush:
             flush()

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import MULTIPROC_ENV, KitSettings, load_settings
+from .keys import REQUEST_METRICS
 
 WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
 # Above the load balancer's idle upstream timeout (nginx: 60 s), so the proxy closes
@@ -127,7 +128,13 @@ class RunnerFactory:
             shutdown_timeout=self.settings.shutdown_grace * 0.95,
             handle_signals=False,
         )
+        if REQUEST_METRICS in self.app:
+            self.app[REQUEST_METRICS].open_connections = self.open_connections
         return self.runner
+
+    def open_connections(self) -> int:
+        server = self.runner.server if self.runner else None
+        return len(server.connections) if server else 0
 
 
 def run_gunicorn(module: ModuleType, settings: KitSettings) -> None:

@@ -30,6 +30,8 @@ VALUE_SETS: dict[str, list[Path]] = {
     "no-network-policies": [HERE / "values" / "no-network-policies.yaml"],
     "no-prometheus": [HERE / "values" / "no-prometheus.yaml"],
     "operator": [HERE / "values" / "operator.yaml"],
+    "monitoring": [HERE / "values" / "monitoring.yaml"],
+    "no-monitoring": [HERE / "values" / "no-monitoring.yaml"],
 }
 
 

@@ -143,7 +143,8 @@ def relabel(labels: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, st
     """Prometheus relabelling (replace, keep, drop), enough for the chart's rules."""
     labels = dict(labels)
     for rule in rules:
-        value = rule.get("separator", ";").join(labels.get(s, "") for s in rule["source_labels"])
+        sources = rule.get("source_labels", [])
+        value = rule.get("separator", ";").join(labels.get(s, "") for s in sources)
         match = re.fullmatch(rule.get("regex", "(.*)"), value)
         action = rule.get("action", "replace")
         if action == "keep" and not match:
@@ -189,7 +190,7 @@ def test_prometheus_labels_targets_like_devstack(layout: Layout, default_render:
     for target in local_job["static_configs"]:
         replica = target["labels"]["pod"]
         app = target["labels"]["app"]
-        expected.append({"job": "agora", "app": app, "pod": replica})
+        expected.append({"job": "agora", "app": app, "pod": replica, "track": "stable"})
     seen = []
     for index, (owner, pod) in enumerate(default_render.pod_templates()):
         name = owner["metadata"]["name"]
@@ -202,9 +203,17 @@ def test_prometheus_labels_targets_like_devstack(layout: Layout, default_render:
                 continue
             assert target["__address__"] == f"{ip}:{port['containerPort']}"
             assert target["__metrics_path__"] == local_job["metrics_path"]
-            seen.append({"job": "agora", "app": target["app"], "pod": target["pod"]})
+            seen.append(
+                {
+                    "job": "agora",
+                    "app": target["app"],
+                    "pod": target["pod"],
+                    "track": target["track"],
+                }
+            )
     # devstack names replica pods <service>-<n>, Kubernetes <deployment>-<hash>: compare apps
     # per pod template, and that each target is labelled with its own pod.
     assert sorted({t["app"] for t in seen}) == sorted({t["app"] for t in expected})
     assert all(t["pod"] == t["app"] for t in seen)
-    assert set(local_job["static_configs"][0]["labels"]) == {"app", "pod"}
+    assert {t["track"] for t in seen} == {t["track"] for t in expected} == {"stable"}
+    assert set(local_job["static_configs"][0]["labels"]) == {"app", "pod", "track"}

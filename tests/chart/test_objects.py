@@ -155,8 +155,24 @@ def test_each_service_selects_exactly_its_own_pods(rendered: Rendered) -> None:
             assert port["targetPort"] in {name for name, _ in declared}
 
 
+CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
+
+
 def test_objects_carry_the_release_namespace(rendered: Rendered) -> None:
-    assert {o["metadata"].get("namespace") for o in rendered.objects} == {NAMESPACE}
+    """All but what Prometheus is granted where it scrapes (the ingress controller's and
+    kube-state-metrics' namespaces) and the dashboard, wherever Grafana's sidecar looks."""
+    scrape = rendered.values["prometheus"]["scrape"]
+    dashboards = rendered.values["grafana"]["dashboards"]["namespace"] or NAMESPACE
+    for obj in rendered.objects:
+        namespace = obj["metadata"].get("namespace")
+        name = (obj["kind"], obj["metadata"]["name"])
+        if obj["kind"] in CLUSTER_SCOPED:
+            assert namespace is None, name
+        elif name == ("ConfigMap", "agora-dashboard"):
+            assert namespace == dashboards
+        elif namespace != NAMESPACE:
+            assert obj["kind"] in ("Role", "RoleBinding"), name
+            assert namespace in {s.get("namespace") for s in scrape.values() if s["enabled"]}
 
 
 # ---------------------------------------------------------------- addresses

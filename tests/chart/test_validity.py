@@ -10,7 +10,7 @@ from .conftest import CHART, VALUE_SETS, Rendered, helm, render_text, value_args
 # The API versions checked: kind's node image of k8s/ and the newest minor released.
 KUBERNETES_VERSIONS = ("1.33.0", "1.35.0")
 # Custom resources have no schema in kubernetes-validate; their fields are asserted below.
-CUSTOM_KINDS = {"ServiceMonitor"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 @pytest.mark.parametrize("value_set", list(VALUE_SETS))
@@ -47,7 +47,7 @@ def test_the_service_monitor_selects_the_service_ports(renders: dict[str, Render
     assert all(s["spec"]["ports"][0]["name"] == "http" for s in services)
     (endpoint,) = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
-    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"app", "pod"}
+    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"app", "pod", "track"}
 
 
 @pytest.mark.parametrize(

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import httpx
 import pytest
 
 from devstack.topology import workloads
+from tests.conftest import prometheus_query
 
 SERVICES = workloads()
 
 
-@pytest.fixture(scope="session")
-def prometheus() -> httpx.Client:
-    url = os.environ.get("PROMETHEUS_URL")
-    if not url:
-        pytest.exit("PROMETHEUS_URL is not set: run these through `make integration`", returncode=2)
-    with httpx.Client(base_url=url, timeout=10) as client:
-        yield client
-
-
 def query(prometheus: httpx.Client, expression: str) -> dict[str, float]:
     """An instant query, as {pod: value}."""
-    result = prometheus.get("/api/v1/query", params={"query": expression}).json()
-    assert result["status"] == "success", result
-    return {r["metric"].get("pod", ""): float(r["value"][1]) for r in result["data"]["result"]}
+    result = prometheus_query(prometheus, expression)
+    return {r["metric"].get("pod", ""): float(r["value"][1]) for r in result}
 
 
 def test_request_id_is_echoed_through_the_ingress(agora):

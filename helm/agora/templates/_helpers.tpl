@@ -289,8 +289,20 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* The ports of the exporter sidecars of the bundled PostgreSQL and Redis. */}}
+{{- define "agora.postgresExporterPort" -}}9187{{- end -}}
+{{- define "agora.redisExporterPort" -}}9121{{- end -}}
+
+{{/* What makes Prometheus scrape a backend's exporter sidecar (pod annotations). */}}
+{{- define "agora.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ . | quote }}
+prometheus.io/path: /metrics
+{{- end -}}
+
 {{/* A backend only its clients reach: ingress from the named pods of this release on
-one port, no egress. (dict root name selectorName labels port clients) */}}
+one port, and from Prometheus on metricsPort when it has an exporter; no egress.
+(dict root name selectorName labels port clients [metricsPort]) */}}
 {{- define "agora.backendNetworkPolicy" -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -311,5 +323,17 @@ spec:
               - {key: app.kubernetes.io/instance, operator: In, values: [{{ .root.Release.Name }}]}
               - {key: app.kubernetes.io/name, operator: In, values: {{ toJson .clients }}}
       ports: [{port: {{ .port }}, protocol: TCP}]
+    {{- if and .metricsPort (or .root.Values.prometheus.enabled .root.Values.networkPolicy.extraPrometheus) }}
+    - from:
+        {{- if .root.Values.prometheus.enabled }}
+        - podSelector:
+            matchLabels:
+              {{- include "agora.selectorLabels" (dict "root" .root "name" "prometheus") | nindent 14 }}
+        {{- end }}
+        {{- with .root.Values.networkPolicy.extraPrometheus }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      ports: [{port: {{ .metricsPort }}, protocol: TCP}]
+    {{- end }}
   egress: []
 {{- end -}}

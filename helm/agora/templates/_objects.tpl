@@ -72,6 +72,7 @@ spec:
     metadata:
       labels:
         {{- include "agora.labels" (dict "root" $root "name" .name "component" "service") | nindent 8 }}
+        track: stable  # Prometheus' `track` label (a canary's pods say canary)
       annotations:
         checksum/env: {{ include "agora.serviceEnv" . | sha256sum }}
         prometheus.io/scrape: "true"

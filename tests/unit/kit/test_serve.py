@@ -119,6 +119,24 @@ def test_process_metrics_cover_every_worker(served):
     assert served.metric("agora_worker_cpu_seconds_total") > 0
 
 
+def test_open_connections_and_body_bytes_are_counted(served):
+    clients = [httpx.Client(base_url=served.url) for _ in range(3)]
+    try:
+        sent = b'{"text": "hello", "count": 3}'
+        json = {"Content-Type": "application/json"}
+        answers = [c.post("/api/v1/sample/echo", content=sent, headers=json) for c in clients]
+        assert all(a.status_code == 201 for a in answers)
+        # three kept-alive connections, plus the one each scrape opens
+        assert eventually(lambda: served.metric("http_connections_open") >= 3, patience=2)
+        received = sum(len(a.content) for a in answers)
+        assert served.metric("http_request_body_bytes_total") == 3 * len(sent)
+        assert served.metric("http_response_body_bytes_total") >= received
+    finally:
+        for client in clients:
+            client.close()
+    assert eventually(lambda: served.metric("http_connections_open") <= 1, patience=2)
+
+
 def test_in_flight_is_summed_over_live_workers(served):
     threads = [
         threading.Thread(
