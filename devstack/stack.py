@@ -22,7 +22,7 @@ import httpx
 
 from . import monitoring, postgres, render
 from .layout import Layout
-from .topology import Workload, workloads
+from .topology import Workload, databases, workloads
 
 
 def say(message: str) -> None:
@@ -76,9 +76,9 @@ def load_secrets(layout: Layout, services: list[Workload]) -> dict[str, str]:
     """One password per database, generated once and kept in the run directory."""
     path = layout.secrets_file
     secrets = json.loads(path.read_text()) if path.exists() else {}
-    for workload in services:
-        if workload.postgres and workload.name not in secrets:
-            secrets[workload.name] = postgres.new_password()
+    for database in databases(services):
+        if database not in secrets:
+            secrets[database] = postgres.new_password()
     path.write_text(json.dumps(secrets, indent=2))
     path.chmod(0o600)
     return secrets
@@ -134,20 +134,17 @@ def up(layout: Layout) -> None:
 
     say(f"waiting for PostgreSQL on 127.0.0.1:{layout.postgres_port}")
     asyncio.run(postgres.wait_ready(server, patience=60))
-    for workload in services:
-        if workload.postgres:
-            dsn = asyncio.run(
-                postgres.ensure_database(server, workload.name, secrets[workload.name])
-            )
-            result = subprocess.run(
-                [render.venv_bin("agora-migrate"), workload.name, "--seed"],
-                env={**os.environ, "DATABASE_URL": dsn},
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise DevstackError(f"migrations of {workload.name} failed:\n{result.stderr}")
-            say(f"migrated {result.stdout.strip()}")
+    for database in databases(services):
+        dsn = asyncio.run(postgres.ensure_database(server, database, secrets[database]))
+        result = subprocess.run(
+            [render.venv_bin("agora-migrate"), database, "--seed"],
+            env={**os.environ, "DATABASE_URL": dsn},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise DevstackError(f"migrations of {database} failed:\n{result.stderr}")
+        say(f"migrated {result.stdout.strip()}")
 
     say("starting services")
     supervisorctl(layout, "start", "services:*", check=False)

@@ -36,6 +36,7 @@ class Workload:
     ingress: list[str]
     websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
+    database: str | None  # with postgres: its own (its name) or another service's
     redis: bool
     upstreams: list[str]
     env: dict[str, str]
@@ -75,6 +76,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
         unknown = [up for up in spec.get("upstreams", []) if up not in specs]
         if unknown:
             raise ValueError(f"{name}: upstreams {unknown} are not services")
+        database = database_of(name, spec, specs)
         result.append(
             Workload(
                 name=name,
@@ -85,6 +87,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 ingress=list(spec.get("ingress", [])),
                 websockets=list(spec.get("websockets", [])),
                 postgres=bool(spec.get("postgres")),
+                database=database,
                 redis=bool(spec.get("redis")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
@@ -93,6 +96,25 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
             )
         )
     return result
+
+
+def database_of(name: str, spec: dict[str, Any], specs: dict[str, Any]) -> str | None:
+    """The database a service uses: None without postgres, else its own (named after it)
+    or the one `database:` names, another service's (one bounded context); as the chart."""
+    database = spec.get("database") or None
+    if not spec.get("postgres"):
+        if database:
+            raise ValueError(f"{name}: database needs postgres: true")
+        return None
+    database = database or name
+    if database not in specs:
+        raise ValueError(f"{name}: database {database} is not a service")
+    return database
+
+
+def databases(services: list[Workload]) -> list[str]:
+    """Each database the services use, once, in order: what is created and migrated."""
+    return sorted({w.database for w in services if w.database})
 
 
 def url_variable(service: str) -> str:

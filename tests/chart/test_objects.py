@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devstack.topology import url_variable
+from devstack.topology import databases, url_variable
 
 from .conftest import NAMESPACE, Rendered, render
 
@@ -263,8 +263,10 @@ def test_database_and_redis_credentials_come_from_secrets(rendered: Rendered) ->
         assert ("REDIS_URL" in env) == workload.redis
         if workload.postgres:
             assert urlsplit(env["DATABASE_URL"]).password is None
+            assert urlsplit(env["DATABASE_URL"]).path == f"/{workload.database}"
+            assert urlsplit(env["DATABASE_URL"]).username == workload.database
             secret, key = env["PGPASSWORD"].removeprefix("secret:").split("/")
-            assert key == f"{workload.name}-password"
+            assert key == f"{workload.database}-password"
             if rendered.values["postgresql"]["enabled"]:
                 assert key in secrets[secret]["data"]
             else:
@@ -274,13 +276,33 @@ def test_database_and_redis_credentials_come_from_secrets(rendered: Rendered) ->
             assert env["REDIS_PASSWORD"].startswith("secret:")
 
 
+def test_a_service_shares_another_services_database_as_data(default_render: Rendered) -> None:
+    """crawler-worker uses the crawler's database (values.yaml `database: crawler`): the
+    same DSN and password, no database, role or migration of its own."""
+    env = {
+        name: default_render.env_of(default_render.get("Deployment", name))
+        for name in ("crawler", "crawler-worker")
+    }
+    assert env["crawler-worker"]["DATABASE_URL"] == env["crawler"]["DATABASE_URL"]
+    assert env["crawler-worker"]["PGPASSWORD"] == env["crawler"]["PGPASSWORD"]
+    job = default_render.get("Job", "agora-migrate")
+    containers = [c["name"] for c in job["spec"]["template"]["spec"]["containers"]]
+    assert "crawler" in containers and "crawler-worker" not in containers
+    secret = default_render.get("Secret", "agora-postgresql")["data"]
+    assert "crawler-password" in secret and "crawler-worker-password" not in secret
+    # and both may reach PostgreSQL
+    policy = default_render.get("NetworkPolicy", "agora-postgresql")
+    clients = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][1]
+    assert {"crawler", "crawler-worker"} <= set(clients["values"])
+
+
 def test_generated_passwords_are_random_and_never_in_values(
     default_render: Rendered,
 ) -> None:
     again = render("again", [])
     first = default_render.get("Secret", "agora-postgresql")["data"]
     second = again.get("Secret", "agora-postgresql")["data"]
-    with_database = {f"{w.name}-password" for w in default_render.workloads if w.postgres}
+    with_database = {f"{name}-password" for name in databases(default_render.workloads)}
     assert set(first) == {"postgres-password", *with_database}
     assert {"catalog-password", "orders-password"} <= with_database
     assert all(len(value) >= 32 for value in first.values())
@@ -350,14 +372,14 @@ def test_postgres_and_redis_are_stateful_and_switchable(rendered: Rendered) -> N
             assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
 
 
-def test_migrations_run_as_a_hook_for_every_postgres_service(rendered: Rendered) -> None:
+def test_migrations_run_as_a_hook_for_every_database(rendered: Rendered) -> None:
     job = rendered.get("Job", "agora-migrate")
     hooks = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
     bundled = rendered.values["postgresql"]["enabled"]
     assert hooks == {"post-install" if bundled else "pre-install", "pre-upgrade"}
     seed = ["--seed"] if rendered.values["migrations"]["seed"] else []
     commands = {c["name"]: c["command"] for c in job["spec"]["template"]["spec"]["containers"]}
-    expected = {w.name: ["agora-migrate", w.name, *seed] for w in rendered.workloads if w.postgres}
+    expected = {name: ["agora-migrate", name, *seed] for name in databases(rendered.workloads)}
     assert commands == expected
     if bundled:  # what the Job uses exists before it, with any new service's password
         for kind in ("Secret", "ConfigMap"):

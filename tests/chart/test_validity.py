@@ -60,6 +60,7 @@ def test_the_service_monitor_selects_the_service_ports(renders: dict[str, Render
         ("ingress.hosts=x", "additional properties 'hosts' not allowed"),
         ("postgresql.password=secret", "additional properties 'password' not allowed"),
         ("services.Catalog.command={x}", "does not match pattern"),
+        ("services.crawler-worker.database=Crawler", "database"),
     ],
 )
 def test_the_values_schema_rejects_typos(setting: str, complaint: str) -> None:
@@ -74,6 +75,8 @@ def test_the_values_schema_rejects_typos(setting: str, complaint: str) -> None:
         ("services.catalog.upstreams={nowhere}", "nowhere is not a service"),
         ("services.users.ingress={/api/v1/brands/}", "claimed by both catalog and users"),
         ("postgresql.enabled=false", "externalDatabase.host is required"),
+        ("services.crawler-worker.database=ledger", "database: ledger is not a service"),
+        ("services.calc.database=catalog", "calc.database needs postgres: true"),
     ],
 )
 def test_inconsistent_values_fail_with_a_message(setting: str, complaint: str) -> None:

@@ -64,6 +64,17 @@ as devstack does: facts then falls back to the public API when factsource is off
 {{- end -}}
 {{- end -}}
 {{- $_ := set $service "upstreams" $enabled -}}
+{{- /* The database a service with postgres uses: its own unless `database` names another
+service's (one bounded context, one schema: that service's migrations, role and password). */ -}}
+{{- if $service.postgres -}}
+{{- $database := $service.database | default $name -}}
+{{- if not (hasKey $.Values.services $database) -}}
+{{- fail (printf "services.%s.database: %s is not a service" $name $database) -}}
+{{- end -}}
+{{- $_ := set $service "database" $database -}}
+{{- else if $service.database -}}
+{{- fail (printf "services.%s.database needs postgres: true" $name) -}}
+{{- end -}}
 {{- range concat $service.ingress $service.websockets -}}
 {{- $path := include "agora.routePath" . -}}
 {{- if hasKey $routes $path -}}
@@ -93,6 +104,16 @@ fromJson (include "agora.servicesUsing" (dict "root" $ "key" "postgres")) */}}
 {{- if get $service $.key -}}{{- $names = append $names $name -}}{{- end -}}
 {{- end -}}
 {{- toJson (dict "names" $names) -}}
+{{- end -}}
+
+{{/* The databases the enabled services use, each once and in order, as JSON:
+fromJson (include "agora.databases" $) -> {"names": [...]} */}}
+{{- define "agora.databases" -}}
+{{- $names := list -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- if $service.postgres -}}{{- $names = append $names $service.database -}}{{- end -}}
+{{- end -}}
+{{- toJson (dict "names" ($names | uniq | sortAlpha)) -}}
 {{- end -}}
 
 {{- define "agora.anyService" -}}
@@ -149,7 +170,7 @@ keep it), otherwise a new random one. (dict root secret key)
 {{- if .Values.postgresql.enabled -}}5432{{- else -}}{{- .Values.externalDatabase.port -}}{{- end -}}
 {{- end -}}
 
-{{/* The DSN of one service's database; the password comes from PGPASSWORD. (dict root name) */}}
+{{/* The DSN of one database, as its role; the password comes from PGPASSWORD. (dict root name) */}}
 {{- define "agora.databaseUrl" -}}
 {{- $root := .root -}}
 {{- $url := printf "postgresql://%s@%s:%s/%s" .name (include "agora.postgres.host" $root) (include "agora.postgres.port" $root) .name -}}
@@ -159,7 +180,7 @@ keep it), otherwise a new random one. (dict root secret key)
 {{- $url -}}
 {{- end -}}
 
-{{/* PGPASSWORD of one service, from the bundled or the existing Secret. (dict root name) */}}
+{{/* PGPASSWORD of one database's role, from the bundled or the existing Secret. (dict root name) */}}
 {{- define "agora.databasePasswordEnv" -}}
 - name: PGPASSWORD
   valueFrom:

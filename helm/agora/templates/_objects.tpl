@@ -16,7 +16,7 @@ entry of `services:`: a new service never needs a template of its own.
 {{- $_ := set $env "PROMETHEUS_MULTIPROC_DIR" (include "agora.metricsDir" $root) -}}
 {{- $_ := set $env "PYTHONUNBUFFERED" "1" -}}
 {{- if .service.postgres -}}
-{{- $_ := set $env "DATABASE_URL" (include "agora.databaseUrl" (dict "root" $root "name" .name)) -}}
+{{- $_ := set $env "DATABASE_URL" (include "agora.databaseUrl" (dict "root" $root "name" .service.database)) -}}
 {{- end -}}
 {{- range .service.upstreams -}}
 {{- $upstream := get $.services . -}}
@@ -109,7 +109,7 @@ spec:
           {{- if or $service.postgres $service.redis }}
           env:
             {{- if $service.postgres }}
-            {{- include "agora.databasePasswordEnv" $selector | nindent 12 }}
+            {{- include "agora.databasePasswordEnv" (dict "root" $root "name" $service.database) | nindent 12 }}
             {{- end }}
             {{- if $service.redis }}
             {{- include "agora.redisEnv" $root | nindent 12 }}
