@@ -35,7 +35,6 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
-from prometheus_client import Counter, Gauge, Histogram
 from yarl import URL
 
 from .guard import (
@@ -47,6 +46,7 @@ from .guard import (
     blocked_reason,
     guarded_socket_factory,
 )
+from .metrics import CHECKS, DURATION, IN_FLIGHT, RETRIES, SLOTS
 from .urls import InvalidUrl, ip_literal, normalize_url
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -63,25 +63,6 @@ KINDS = (
 )
 OUTCOMES = ("ok", *KINDS)
 CHUNK = 64 * 1024
-
-CHECKS = Counter("crawler_urls_checked_total", "URL checks finished, by outcome.", ("outcome",))
-DURATION = Histogram(
-    "crawler_check_duration_seconds",
-    "Time one URL check took, retries and redirects included, by outcome.",
-    ("outcome",),
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-)
-RETRIES = Counter("crawler_check_retries_total", "Attempts repeated after a 429, 5xx or timeout.")
-IN_FLIGHT = Gauge(
-    "crawler_checks_in_flight",
-    "Attempts running now (of crawler_check_slots: the workers' utilisation).",
-    multiprocess_mode="livesum",
-)
-SLOTS = Gauge(
-    "crawler_check_slots",
-    "Attempts a worker runs at once at most (CRAWLER_WORKER_CONCURRENCY), summed.",
-    multiprocess_mode="livesum",
-)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 ItemT = TypeVar("ItemT")
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
+# A path parameter declared `{name:UUID_PATTERN}` matches UUIDs only (anything else is the
+# catch-all's 404) and is documented as one.
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 JSON_TYPES = ("application/json",)
@@ -131,7 +134,8 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 # ---------------------------------------------------------------- route table
 
-_PATH_PARAM = re.compile(r"{(\w+)(?::[^{}]+)?}")
+# A parameter, with its regex if any, which may hold {n} quantifiers (one level, as aiohttp).
+_PATH_PARAM = re.compile(r"{(\w+)(?::(?:[^{}]|\{[^{}]*\})+)?}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from .api import Api, Endpoint, ErrorBody, openapi_path, path_parameters
+from .api import UUID_PATTERN, Api, Endpoint, ErrorBody, openapi_path, path_parameters
 from .errors import code_for
 from .instrument import Instrumentation
 
@@ -54,11 +54,17 @@ def build_openapi(api: Api) -> dict[str, Any]:
     }
 
 
+def _path_schema(path: str, name: str) -> dict[str, Any]:
+    if f"{{{name}:{UUID_PATTERN}}}" in path:
+        return {"type": "string", "format": "uuid"}
+    if name.endswith("id"):
+        return {"type": "integer", "minimum": 1}
+    return {"type": "string"}
+
+
 def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-        if name.endswith("id")
-        else {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(endpoint.path, name)}
         for name in path_parameters(endpoint.path)
     ]
     if endpoint.query is not None:
