@@ -65,7 +65,8 @@ image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run eve
 	$(BIN)/pytest tests/image
 
 integration: setup ## integration, fault and browser tests through the ingress of a fresh devstack
-	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault tests/browser
+	$(TEST_STACK) AGORA_VALUES_EXTRA=tests/integration/values.yaml $(DEVSTACK) run --fresh -- \
+		$(BIN)/pytest tests/integration tests/fault tests/browser
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
