@@ -337,14 +337,19 @@ class StreamConsumer:
         if self._own_pending_first:
             started += await self._start_own_pending()
         if now >= self._next_claim:
-            cursor = "0-0"
+            # Stale entries come before new ones: while slots are too few to take them
+            # all, claim again next round, not a claim period later.
+            cursor, more = "0-0", True
             while self._free() > 0:
                 cursor, entries = await self._claim(cursor, min(self.options.batch, self._free()))
                 started += self._start(entries, redelivered=True)
                 if cursor == "0-0":
+                    more = False
                     break
-            await self.forget_idle_consumers()
-            self._next_claim = now + max(1.0, self.options.claim_idle / 2)
+            if not more:
+                await self.forget_idle_consumers()
+            pause = 0.0 if more else max(1.0, self.options.claim_idle / 2)
+            self._next_claim = now + pause
         if now >= self._next_stats:
             await self.observe()
             self._next_stats = now + self.options.stats_every

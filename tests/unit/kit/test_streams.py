@@ -345,3 +345,27 @@ async def test_stopping_cancels_slow_handlers_and_leaves_their_entries_pending(r
     assert sorted(handler.cancelled) == ["a", "b"] and handler.done == {}
     assert worker.holding == 0
     assert await pending(redis) == 2  # for another consumer to claim
+
+
+async def test_stale_entries_go_before_new_ones_when_slots_are_few(redis):
+    dead = consumer(redis, Slow(), "dead")
+    await dead.ensure_group()
+    for index in range(6):
+        await redis.xadd(STREAM, {"key": f"stale{index}"})
+    await redis.xreadgroup("g", "dead", {STREAM: ">"}, count=10)  # and dies
+    for index in range(20):
+        await redis.xadd(STREAM, {"key": f"new{index}"})
+    await asyncio.sleep(0.35)  # the dead consumer's entries are idle past claim_idle
+
+    order: list[str] = []
+    handler = Slow(0.02)
+    original = handler.__call__
+
+    async def recording(entry_id, fields):
+        order.append(fields["key"])
+        return await original(entry_id, fields)
+
+    survivor = consumer(redis, recording, "survivor", concurrency=2, claim_idle=0.3)
+    await run_until(survivor, lambda: len(order) == 26)
+    assert {key for key in order[:8] if key.startswith("stale")} == {f"stale{i}" for i in range(6)}
+    assert await pending(redis) == 0
