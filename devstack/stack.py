@@ -174,8 +174,10 @@ def print_urls(layout: Layout, services: list[Workload]) -> None:
     print(f"  Alerts               {layout.prometheus_url}/classic/alerts")
     urls = layout.service_urls(services)
     for workload in services:
-        docs = f"{layout.ingress_url}/api/v1/{workload.name}/docs"
-        print(f"  {workload.name:<20} {urls[workload.name]}  (docs {docs})")
+        docs = f"docs {layout.ingress_url}/api/v1/{workload.name}/docs"
+        if not workload.ingress:  # a worker: its own port only
+            docs = f"docs {urls[workload.name]}/api/v1/{workload.name}/docs"
+        print(f"  {workload.name:<20} {urls[workload.name]}  ({docs})")
     print(f"  logs                 {layout.logs}   (make logs)")
     print()
 

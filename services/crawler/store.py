@@ -29,7 +29,7 @@ EVENT_TYPE = "task.url_queued"
 Row = dict[str, Any]
 
 SUMMARY = (
-    "id AS task_id, status, total, done, failed, options::text AS options, created_at,"
+    "id::text AS task_id, status, total, done, failed, options::text AS options, created_at,"
     " started_at, finished_at"
 )
 RESULT = (
@@ -82,13 +82,14 @@ async def create_task(
     answered 202 is committed, and reaches the workers however long Redis is away."""
     async with db.acquire() as conn, conn.transaction():
         task_id = await conn.fetchval(
-            "INSERT INTO tasks (total, options) VALUES ($1, $2::jsonb) RETURNING id",
+            "INSERT INTO tasks (total, options) VALUES ($1, $2::jsonb) RETURNING id::text",
             len(urls),
             orjson.dumps(options).decode(),
         )
         await conn.execute(
             "INSERT INTO task_urls (task_id, position, url)"
-            " SELECT $1, ordinality - 1, url FROM unnest($2::text[]) WITH ORDINALITY AS u(url)",
+            " SELECT $1::uuid, ordinality - 1, url"
+            " FROM unnest($2::text[]) WITH ORDINALITY AS u(url)",
             task_id,
             list(urls),
         )
@@ -103,7 +104,7 @@ async def create_task(
             list(urls),
         )
         await conn.execute(outbox.NOTIFY_SQL)
-    return task_id
+    return UUID(task_id)
 
 
 async def list_tasks(

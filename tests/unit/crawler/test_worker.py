@@ -78,7 +78,8 @@ def distinct_consumers(monkeypatch):
 @pytest.fixture
 async def stack(aiohttp_client, databases, redis_url, site):
     await truncate_all(databases["crawler"])
-    api = await aiohttp_client(create_api(crawler_settings(databases, redis_url)))
+    settings = crawler_settings(databases, redis_url, crawler_max_urls=1000)
+    api = await aiohttp_client(create_api(settings))
     conn = await asyncpg.connect(databases["crawler"])
 
     async def start_worker(**overrides):
@@ -217,7 +218,7 @@ async def test_the_urls_of_a_deleted_task_are_skipped_unchecked(stack, redis):
 
 
 async def test_a_task_becomes_ready_exactly_once_under_concurrent_results(stack, databases):
-    location = await stack.submit([f"/ok?n={i}" for i in range(5)])  # the API's limit is 5
+    location = await stack.submit([f"/ok?n={i}" for i in range(5)])
     task_id = uuid.UUID(location.rsplit("/", 1)[1])
     connections = [await asyncpg.connect(databases["crawler"]) for _ in range(5)]
     try:
