@@ -26,7 +26,8 @@ import httpx
 from devstack.layout import Layout
 from devstack.stack import program, supervisorctl
 from devstack.topology import REPO, workloads
-from tests.crawlsite import free_port, loopback_only
+from tests.conftest import free_port
+from tests.crawlsite import loopback_only
 
 from .common import BenchEnv, Result, interleaved, local_only, table, wrk
 

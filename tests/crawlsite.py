@@ -34,7 +34,6 @@ import gzip
 import ipaddress
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -45,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+
+from tests.conftest import free_port
 
 HOST = "127.0.0.1"
 BOMB_UNPACKED = 256 * 1024 * 1024
@@ -279,12 +280,6 @@ def self_signed_context() -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*_CERTIFICATE)
     return context
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

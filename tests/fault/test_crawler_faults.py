@@ -32,9 +32,7 @@ def wait_progress(crawl: Crawl, locations: list[str], at_least: int, patience: f
         time.sleep(0.1)
 
 
-def test_a_worker_killed_mid_check_leaves_exactly_one_result_per_url(
-    stack: Stack, crawl: Crawl
-):
+def test_a_worker_killed_mid_check_leaves_exactly_one_result_per_url(stack: Stack, crawl: Crawl):
     tag = uuid.uuid4().hex[:8]
     locations = [
         crawl.submitted([crawl.url(f"/slow?ms=150&t={tag}&k={k}&i={i}") for i in range(1000)])
