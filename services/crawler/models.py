@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.kit.api import Body, PageQuery
+from services.kit.api import Body, PageQuery, Query
 
 from .checker import KINDS, CheckOptions
 from .urls import MAX_URL_LENGTH
@@ -97,6 +97,10 @@ class UrlResult(BaseModel):
 
 class Task(TaskSummary):
     result: list[UrlResult] = Field(description="one per URL, in the order submitted")
+
+
+class TaskPath(Query):
+    task_id: UUID = Field(description="as answered by POST .../tasks")
 
 
 class TaskQuery(PageQuery):

@@ -6,13 +6,13 @@ from uuid import UUID
 
 from aiohttp import web
 
-from services.kit.api import UUID_PATTERN, Api, Page, json_response, no_content, page
+from services.kit.api import Api, Page, json_response, no_content, page
 from services.kit.errors import ApiError, field_error, not_found
 from services.kit.keys import DB_POOL, SETTINGS
 
 from . import store
 from .metrics import SUBMITTED_TASKS, SUBMITTED_URLS
-from .models import Submission, Submitted, Task, TaskQuery, TaskSummary
+from .models import Submission, Submitted, Task, TaskPath, TaskQuery, TaskSummary
 from .urls import InvalidUrl, normalize
 
 api = Api(
@@ -26,7 +26,7 @@ api = Api(
 )
 
 PREFIX = "/api/v1/crawler"
-TASK = f"{PREFIX}/tasks/{{task_id:{UUID_PATTERN}}}"
+TASK = f"{PREFIX}/tasks/{{task_id}}"
 
 
 def task_location(task_id: UUID) -> str:
@@ -105,15 +105,15 @@ async def list_tasks(request: web.Request, query: TaskQuery) -> web.Response:
     return page(items, total)
 
 
-def task_id_of(request: web.Request) -> UUID:
-    return UUID(request.match_info["task_id"])  # the route's pattern admits UUIDs only
-
-
 @api.get(
-    TASK, summary="A task: status, progress and a result per URL", response=Task, errors=(404,)
+    TASK,
+    summary="A task: status, progress and a result per URL",
+    path_params=TaskPath,
+    response=Task,
+    errors=(404,),
 )
-async def get_task(request: web.Request) -> web.Response:
-    task_id = task_id_of(request)
+async def get_task(request: web.Request, path_params: TaskPath) -> web.Response:
+    task_id = path_params.task_id
     task = await store.get_task(request.app[DB_POOL], task_id)
     if task is None:
         raise not_found("Task", task_id)
@@ -123,11 +123,12 @@ async def get_task(request: web.Request) -> web.Response:
 @api.post(
     f"{TASK}/cancel",
     summary="Cancel a task: no URL of it is checked after this (within a second)",
+    path_params=TaskPath,
     response=TaskSummary,
     errors=(404, 409),
 )
-async def cancel_task(request: web.Request) -> web.Response:
-    task_id = task_id_of(request)
+async def cancel_task(request: web.Request, path_params: TaskPath) -> web.Response:
+    task_id = path_params.task_id
     task = await store.cancel_task(request.app[DB_POOL], task_id)
     if task is None:
         raise not_found("Task", task_id)
@@ -136,9 +137,11 @@ async def cancel_task(request: web.Request) -> web.Response:
     return json_response(task)
 
 
-@api.delete(TASK, summary="Cancel and delete a task", status=204, errors=(404,))
-async def delete_task(request: web.Request) -> web.Response:
-    task_id = task_id_of(request)
+@api.delete(
+    TASK, summary="Cancel and delete a task", path_params=TaskPath, status=204, errors=(404,)
+)
+async def delete_task(request: web.Request, path_params: TaskPath) -> web.Response:
+    task_id = path_params.task_id
     settings = request.app[SETTINGS]
     if not await store.delete_task(request.app[DB_POOL], task_id, settings.crawler_urls_stream):
         raise not_found("Task", task_id)

@@ -152,7 +152,6 @@ async def test_an_unknown_task_is_a_404_in_the_error_shape(crawler):
         ("GET", f"/api/v1/crawler/tasks/{unknown}"),
         ("DELETE", f"/api/v1/crawler/tasks/{unknown}"),
         ("POST", f"/api/v1/crawler/tasks/{unknown}/cancel"),
-        ("GET", "/api/v1/crawler/tasks/not-a-uuid"),
     ):
         resp = await crawler.request(method, path)
         assert resp.status == 404, path
@@ -160,6 +159,9 @@ async def test_an_unknown_task_is_a_404_in_the_error_shape(crawler):
         assert body["code"] == "not_found"
     body = await (await crawler.get(f"/api/v1/crawler/tasks/{unknown}")).json()
     assert body["error"] == f"Task {unknown} does not exist"
+    malformed = await crawler.get("/api/v1/crawler/tasks/not-a-uuid")
+    assert malformed.status == 400
+    assert [d["field"] for d in (await malformed.json())["details"]] == ["task_id"]
 
 
 async def test_tasks_are_listed_newest_first_with_progress_and_filtered(crawler):
