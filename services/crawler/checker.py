@@ -184,6 +184,7 @@ class Checker:
         self._hosts = HostSlots(config.per_host)
         self._slots = asyncio.Semaphore(config.concurrency)
         self._session: aiohttp.ClientSession | None = None
+        self.in_flight = 0  # attempts running now (IN_FLIGHT sums them over processes)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -232,10 +233,12 @@ class Checker:
             attempts += 1
             async with self._hosts.hold(host), self._slots:
                 IN_FLIGHT.inc()
+                self.in_flight += 1
                 try:
                     result = await self._attempt(parsed, options)
                 finally:
                     IN_FLIGHT.dec()
+                    self.in_flight -= 1
             if attempts > self.config.retries or not result.retryable:
                 break
             RETRIES.inc()

@@ -183,6 +183,38 @@ def guarded_socket_factory(policy: Policy, make: SocketFactory | None = None) ->
     return make_socket
 
 
+# ---------------------------------------------------------------- CRAWLER_LOOPBACK_ONLY
+#
+# For the stacks that tests and benchmarks run (devstack's test and bench stacks set it),
+# where anything may be submitted (a fuzzer's URLs, say) and nothing may leave the
+# machine: sockets to 127.0.0.0/8 and ::1 only, and no name is ever looked up. Deliberately
+# apart from Policy (other code, Python's own is_loopback): were the policy wrong, this
+# still holds.
+
+LOOPBACK_ONLY = "not a loopback address, and CRAWLER_LOOPBACK_ONLY is set"
+
+
+def loopback_socket(addr_info: AddrInfo) -> socket.socket:
+    address = str(addr_info[4][0])
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    inner = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    if not (ip.is_loopback or (inner is not None and inner.is_loopback)):
+        raise BlockedAddress(address, address, LOOPBACK_ONLY)
+    return plain_socket(addr_info)
+
+
+class NoLookups(AbstractResolver):
+    """A resolver that resolves nothing: not one DNS query is sent."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        raise OSError(socket.EAI_NONAME, f"{host}: names are not resolved (CRAWLER_LOOPBACK_ONLY)")
+
+    async def close(self) -> None:
+        pass
+
+
 def blocked_reason(error: BaseException | None) -> str | None:
     """What was blocked, when a BlockedAddress is behind an error aiohttp raised (it
     wraps OSErrors, and aiohappyeyeballs folds several into one message)."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from services.kit.api import Body, PageQuery, Query
 
@@ -36,14 +36,24 @@ class Options(Body):
         )
 
 
+# What a JSON Schema can say of a URL; the rest (a valid host, port, no credentials) is
+# checked by services.crawler.urls, and a URL failing it is a 400 naming its index.
+URL_SCHEMA = {
+    "type": "string",
+    "minLength": 8,
+    "maxLength": MAX_URL_LENGTH,
+    "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]",
+}
+
+
 class Submission(Body):
-    urls: list[str] = Field(
+    urls: list[Annotated[str, WithJsonSchema(URL_SCHEMA)]] = Field(
         min_length=1,
         description=(
             "http(s) URLs, at most CRAWLER_MAX_URLS (1,000; more is a 413), each at most"
             f" {MAX_URL_LENGTH} characters; the same URL twice is checked once"
         ),
-        examples=[["https://example.com/", "https://example.com/missing"]],
+        examples=[["http://127.0.0.1:8080/", "http://127.0.0.1:8080/missing"]],
     )
     options: Options = Field(default_factory=Options)
 

@@ -33,20 +33,20 @@ from uuid import UUID
 
 import asyncpg
 from aiohttp import web
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from services.kit import app as kit
-from services.kit.api import Api
+from services.kit.api import Api, json_response
 from services.kit.background import background, sleep_unless
 from services.kit.config import load_settings
 from services.kit.db import CONNECTION_ERRORS
 from services.kit.events import ConsumerSettings, Event, Subscription, consuming
-from services.kit.keys import DB_POOL, SETTINGS
+from services.kit.keys import DB_POOL, EVENT_CONSUMERS, SETTINGS
 from services.kit.streams import InvalidEntry
 
 from . import store
 from .checker import Checker, CheckerConfig
-from .guard import parse_networks
+from .guard import NoLookups, loopback_socket, parse_networks
 from .keys import CHECKER, RESULTS, TASK_STATES
 from .metrics import READY, RECORDED, SKIPPED
 from .models import QueuedUrl
@@ -59,8 +59,43 @@ MAX_BACKOFF = 5.0
 api = Api(
     "crawler-worker",
     title="Agora crawler-worker",
-    description="Checks the URLs of crawler tasks; no API of its own (health and metrics).",
+    description=(
+        "Checks the URLs of crawler tasks (the API is crawler's). On its own port: health,"
+        " metrics, and what this worker process is doing."
+    ),
 )
+
+
+class WorkerStatus(BaseModel):
+    consumer: str = Field(description="its name in the work stream's consumer group")
+    holding: int = Field(description="queued URLs taken and not finished")
+    checks_in_flight: int = Field(description="attempts running now")
+    check_slots: int = Field(description="CRAWLER_WORKER_CONCURRENCY")
+    tasks_known: int = Field(description="tasks whose state it keeps")
+    allowed_networks: list[str] = Field(description="CRAWLER_ALLOWED_NETWORKS")
+    loopback_only: bool = Field(description="CRAWLER_LOOPBACK_ONLY")
+
+
+@api.get(
+    "/api/v1/crawler-worker/status",
+    summary="What this worker process is doing",
+    response=WorkerStatus,
+)
+async def worker_status(request: web.Request) -> web.Response:
+    app = request.app
+    settings, checker = app[SETTINGS], app[CHECKER]
+    [consumer] = app[EVENT_CONSUMERS]
+    return json_response(
+        {
+            "consumer": consumer.name,
+            "holding": consumer.holding,
+            "checks_in_flight": checker.in_flight,
+            "check_slots": checker.config.concurrency,
+            "tasks_known": app[TASK_STATES].known,
+            "allowed_networks": [str(n) for n in checker.config.allowed_networks],
+            "loopback_only": settings.crawler_loopback_only,
+        }
+    )
 
 
 class Settings(ConsumerSettings):
@@ -84,6 +119,10 @@ class Settings(ConsumerSettings):
         "",
         max_length=4000,
         description="CIDRs checks may reach although private or loopback; empty: none",
+    )
+    crawler_loopback_only: bool = Field(
+        False,
+        description="test and bench stacks: checks reach 127.0.0.0/8 and ::1 only, no DNS",
     )
     crawler_cancel_poll: float = Field(0.25, gt=0, le=10, description="task states refreshed")
     crawler_result_batch: int = Field(200, ge=1, le=10_000)
@@ -138,6 +177,10 @@ class TaskStates:
         self._loading.pop(task_id, None)
         if not loading.cancelled() and loading.exception() is None:
             self._states[task_id] = loading.result()
+
+    @property
+    def known(self) -> int:
+        return len(self._states)
 
     def track(self, task_id: UUID, check: asyncio.Future[object]) -> None:
         self._checks.setdefault(task_id, set()).add(check)
@@ -273,7 +316,12 @@ async def check_url(app: web.Application, event: Event) -> bool:
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    checker = Checker(settings.checker_config())
+    if settings.crawler_loopback_only:
+        checker = Checker(
+            settings.checker_config(), resolver=NoLookups(), make_socket=loopback_socket
+        )
+    else:
+        checker = Checker(settings.checker_config())
     await checker.start()
     app[CHECKER] = checker
     app[TASK_STATES] = TaskStates(app[DB_POOL], settings.crawler_cancel_poll)

@@ -25,11 +25,18 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 LOCAL_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 
 
+def is_loopback(text: str) -> bool:
+    """127.0.0.0/8, ::1, or an IPv4-mapped ::ffff:127.x.y.z (which is 127.x.y.z)."""
+    ip = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
 def is_local_address(address: object) -> bool:
     if not isinstance(address, tuple):  # AF_UNIX paths, abstract sockets
         return True
     try:
-        return ipaddress.ip_address(str(address[0]).split("%", 1)[0]).is_loopback
+        return is_loopback(str(address[0]))
     except ValueError:
         return False
 
@@ -41,7 +48,7 @@ def is_local_name(host: object) -> bool:
     if text.lower() in LOCAL_NAMES:
         return True
     try:
-        return ipaddress.ip_address(text.strip("[]").split("%", 1)[0]).is_loopback
+        return is_loopback(text)
     except ValueError:
         return False
 

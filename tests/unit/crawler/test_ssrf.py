@@ -251,3 +251,23 @@ def test_the_jail_stops_any_other_connection_and_any_lookup(network_jail):
         socket.getaddrinfo("example.com", 80)
     assert len(network_jail.violations) == 2
     network_jail.violations.clear()
+
+
+async def test_loopback_only_holds_even_with_every_network_allowed(site, network_jail):
+    """CRAWLER_LOOPBACK_ONLY (the test and bench stacks): its own check, apart from the
+    policy, so a policy that allowed everything still reaches loopback only, and no
+    name is ever looked up."""
+    from services.crawler.checker import Checker, CheckerConfig
+    from services.crawler.guard import NoLookups, loopback_socket
+
+    config = CheckerConfig(allowed_networks=parse_networks("0.0.0.0/0 ::/0"), retries=0)
+    async with Checker(config, resolver=NoLookups(), make_socket=loopback_socket) as checker:
+        for url in ("http://10.20.30.40/", "http://[2606:4700::1111]/", "http://93.184.216.34/"):
+            result = await checker.check(url, OPTIONS)
+            assert result.error_kind == "blocked", result
+            assert "CRAWLER_LOOPBACK_ONLY" in result.error_detail
+        named = await checker.check("http://example.com/", OPTIONS)
+        assert named.error_kind == "dns" and "not resolved" in named.error_detail
+        for url in (site.url("/ok"), f"http://[::ffff:127.0.0.1]:{site.port}/ok"):
+            assert (await checker.check(normalize(url), OPTIONS)).status_code == 200
+    assert network_jail.violations == []

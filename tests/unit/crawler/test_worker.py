@@ -267,3 +267,7 @@ async def test_the_worker_reports_ready_with_its_consumer(stack):
     assert set(body["dependencies"]) >= {"postgres", "redis", "consumer"}
     metrics = await (await client.get("/metrics")).text()
     assert "crawler_check_slots" in metrics
+    status = await (await client.get("/api/v1/crawler-worker/status")).json()
+    assert status["check_slots"] == 10 and status["holding"] == 0
+    assert status["allowed_networks"] == ["127.0.0.0/8"] and status["loopback_only"] is False
+    assert status["consumer"].startswith("test-")
