@@ -38,6 +38,7 @@ class Workload:
     postgres: bool
     database: str | None  # with postgres: its own (its name) or another service's
     redis: bool
+    auth: str  # none, verify (the public key) or sign (the private key too)
     upstreams: list[str]
     env: dict[str, str]
     probes: dict[str, str]
@@ -89,6 +90,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 postgres=bool(spec.get("postgres")),
                 database=database,
                 redis=bool(spec.get("redis")),
+                auth=str(spec.get("auth", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),

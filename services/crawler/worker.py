@@ -102,7 +102,7 @@ class Settings(ConsumerSettings):
     crawler_urls_stream: str = Field("crawler.urls", min_length=1, max_length=200)
     consumer_concurrency: int = Field(
         100, ge=1, le=10_000, description="queued URLs a worker holds at once"
-    )
+    )  # the kit's setting, held higher here: checks wait on the network, in no order
     crawler_worker_concurrency: int = Field(
         50, ge=1, le=5000, description="checks (attempts) a worker runs at once"
     )
