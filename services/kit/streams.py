@@ -363,9 +363,12 @@ class StreamConsumer:
             )
             started += self._start(entries, redelivered=False)
         else:
+            # Woken by a handler's end, or in time to renew the leases (claim_idle may be
+            # shorter than block).
             self._slot_freed.clear()
+            wait = min(self.options.block, max(0.0, self._next_lease - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.block):
+                async with asyncio.timeout(wait):
                     await self._slot_freed.wait()
         return started
 

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import inspect
-
 import pytest
 
 from services.crawler.checker import Checker, CheckerConfig
@@ -59,15 +56,3 @@ async def make_checker(tripwire):
     yield make
     for checker in started:
         await checker.close()
-
-
-async def until(condition, patience: float = 10.0, interval: float = 0.05) -> None:
-    """Wait for `condition()` (sync or async) to be true, at most `patience` seconds."""
-    async with asyncio.timeout(patience):
-        while True:
-            value = condition()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return
-            await asyncio.sleep(interval)

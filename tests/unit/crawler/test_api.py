@@ -10,9 +10,7 @@ from prometheus_client import REGISTRY
 
 from services.crawler.app import Settings, create_app
 from tests.conftest import free_port
-from tests.unit.conftest import truncate_all
-
-from .conftest import until
+from tests.unit.conftest import truncate_all, until
 
 STREAM = "crawler.urls"
 SITE = "http://127.0.0.1:9"  # never requested: no worker runs in these tests

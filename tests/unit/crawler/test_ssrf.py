@@ -271,3 +271,36 @@ async def test_loopback_only_holds_even_with_every_network_allowed(site, network
         for url in (site.url("/ok"), f"http://[::ffff:127.0.0.1]:{site.port}/ok"):
             assert (await checker.check(normalize(url), OPTIONS)).status_code == 200
     assert network_jail.violations == []
+
+
+async def test_the_jail_holds_for_the_event_loop_and_the_workers_own_checker(network_jail):
+    """What a worker runs (aiohttp's ThreadedResolver, plain sockets: no test resolver, no
+    tripwire) with a guard that allows everything: the event loop's connects and lookups
+    still reach the jail, which refuses and records them. So a guard bug in test_worker's
+    workers shows as a failed test, never as a packet."""
+    import asyncio
+    import socket
+
+    from services.crawler.checker import Checker, CheckerConfig
+
+    loop = asyncio.get_running_loop()
+    with socket.socket() as sock, pytest.raises(OSError, match="network jail"):
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("10.20.30.40", 80))
+    with pytest.raises(OSError, match="network jail"):
+        await loop.getaddrinfo("example.com", 80)
+    with pytest.raises(OSError, match="network jail"):
+        await loop.create_connection(asyncio.Protocol, "192.168.1.1", 80)
+    assert len(network_jail.violations) == 3
+
+    config = CheckerConfig(allowed_networks=parse_networks("0.0.0.0/0 ::/0"), retries=0)
+    async with Checker(config) as checker:
+        literal = await checker.check("http://10.20.30.40/", OPTIONS)
+        named = await checker.check("http://example.com/", OPTIONS)
+    assert literal.error_kind == "connect" and "network jail" in literal.error_detail
+    assert named.error_kind == "dns" and "network jail" in named.error_detail
+    assert network_jail.violations[3:] == [
+        "connect to ('10.20.30.40', 80)",
+        "name lookup of 'example.com'",
+    ]
+    network_jail.violations.clear()  # seen: this test made them happen on purpose

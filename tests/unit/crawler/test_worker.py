@@ -18,9 +18,8 @@ from services.crawler.checker import CheckResult
 from services.kit import streams
 from tests.conftest import free_port, redis_process
 from tests.crawlsite import Running
-from tests.unit.conftest import truncate_all
+from tests.unit.conftest import truncate_all, until
 
-from .conftest import until
 from .test_api import crawler_settings, stream_length_at_least
 
 STREAM = "crawler.urls"
@@ -167,7 +166,11 @@ async def test_urls_a_dead_worker_held_are_claimed_and_end_with_one_result(stack
     assert task["progress"] == {"total": 6, "done": 6, "failed": 0, "pending": 0}
     codes = [result["status_code"] for result in task["result"]]
     assert codes == [299, 299, 200, 200, 200, 200]  # the first result stands
-    assert (await redis.xpending(STREAM, "crawler-worker"))["pending"] == 0
+
+    async def acknowledged() -> bool:  # in the consumer's round after the last result
+        return (await redis.xpending(STREAM, "crawler-worker"))["pending"] == 0
+
+    await until(acknowledged, patience=10)
     duplicates = sample("crawler_results_recorded_total", {"outcome": "duplicate"})
     assert duplicates - duplicates_before == 2
 
@@ -176,7 +179,7 @@ async def cancel_mid_task(stack, stop) -> None:
     await stack.start_worker(crawler_worker_concurrency=4, consumer_concurrency=8)
     location = await stack.submit([f"/slow?ms=700&i={i}" for i in range(40)])
     site = stack.site.site
-    await until(lambda: site.count("/slow") >= 4, interval=0.02)
+    await until(lambda: site.count("/slow") >= 4)
     await stop(location)
     stopped = time.monotonic()
     await asyncio.sleep(2.5)

@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 
 from services.kit.streams import ConsumerOptions, InvalidEntry, StreamConsumer
 from tests.conftest import free_port
+from tests.unit.conftest import until
 
 STREAM = "test.events"
 
@@ -255,14 +256,6 @@ class Slow:
         return self.done[key] == 1
 
 
-async def until(condition, patience: float = 10.0) -> None:
-    async with asyncio.timeout(patience):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
-
-
 async def run_until(worker, condition, patience: float = 10.0) -> None:
     stopping = asyncio.Event()
     task = asyncio.create_task(worker.run(stopping))
@@ -285,17 +278,32 @@ async def test_with_concurrency_entries_are_handled_at_once_and_each_acknowledge
     assert await pending(redis) == 0
 
 
-async def test_a_long_handler_keeps_its_lease_past_claim_idle(redis):
+@pytest.mark.parametrize("slots", [4, 2], ids=["slots free", "every slot busy"])
+async def test_a_long_handler_keeps_its_lease_past_claim_idle(redis, slots):
+    """Also while every slot is busy, when the holder waits for one to free (claim_idle
+    being shorter than the wait it would make otherwise)."""
     handler, other = Slow(1.2), Slow(0.0)
-    holder = consumer(redis, handler, "holder", concurrency=4, claim_idle=0.3)
-    rival = consumer(redis, other, "rival", concurrency=4, claim_idle=0.3)
+    holder = StreamConsumer(
+        redis,
+        service="test",
+        stream=STREAM,
+        group="g",
+        handler=handler,
+        name="holder",
+        options=ConsumerOptions(block=1.0, concurrency=slots, claim_idle=0.3),  # the default
+    )
+    rival = consumer(redis, other, "rival", claim_idle=0.3)
     await holder.ensure_group()
-    await redis.xadd(STREAM, {"key": "long"})
+    keys = ["long", "longer"]
+    for key in keys:
+        await redis.xadd(STREAM, {"key": key})
     stopping = asyncio.Event()
     holder_task = asyncio.create_task(holder.run(stopping))
-    await until(lambda: handler.running == 1)  # the holder has it
+    await until(lambda: handler.running == 2)  # the holder has them
     try:
-        await run_until(rival, lambda: "long" in handler.done)  # 1.2 s: 4 claim_idles
+        while not set(keys) <= set(handler.done):  # 1.2 s: 4 claim_idles
+            await rival.claim_stale()  # claims whatever is idle past claim_idle, often
+            await asyncio.sleep(0.05)
     finally:
         stopping.set()
         await holder_task
