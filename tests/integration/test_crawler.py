@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from .crawler_helpers import TASKS, Crawl
 
 
@@ -88,7 +90,8 @@ def test_the_course_submit_path_and_the_list_with_its_filter(crawl: Crawl):
     assert len(page["items"]) == 1 and page["total"] == listing["total"]
 
 
-def test_delete_cancels_a_large_slow_task_at_once(crawl: Crawl):
+@pytest.mark.parametrize("stop", ["cancel", "delete"])
+def test_cancel_and_delete_stop_a_large_slow_task_at_once(crawl: Crawl, stop: str):
     tag = uuid.uuid4().hex[:8]
     location = crawl.submitted([crawl.url(f"/slow?ms=1000&t={tag}&i={i}") for i in range(1000)])
     hits = crawl.site.site.hits
@@ -96,13 +99,23 @@ def test_delete_cancels_a_large_slow_task_at_once(crawl: Crawl):
     while sum(tag in hit.path for hit in hits) < 20:
         assert time.monotonic() < deadline, "the slow task never started"
         time.sleep(0.05)
-    resp = crawl.agora.delete(location)
-    assert resp.status_code == 204
-    deleted = time.monotonic()
+    if stop == "cancel":
+        resp = crawl.agora.post(f"{location}/cancel")
+        assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    else:
+        assert crawl.agora.delete(location).status_code == 204
+    stopped = time.monotonic()
     time.sleep(3)
-    late = [hit.path for hit in list(hits) if tag in hit.path and hit.at > deleted + 1.0]
-    assert late == [], f"{len(late)} URLs requested more than a second after the delete"
+    late = [hit.path for hit in list(hits) if tag in hit.path and hit.at > stopped + 1.0]
+    assert late == [], f"{len(late)} URLs requested more than a second after the {stop}"
     assert sum(tag in hit.path for hit in hits) < 1000
+    if stop == "cancel":
+        task = crawl.agora.get(location).json()
+        assert task["status"] == "cancelled" and task["finished_at"] is not None
+        assert task["progress"]["pending"] > 0  # what was not checked stays without a result
+        again = crawl.agora.post(f"{location}/cancel")  # cancelling again changes nothing
+        assert again.status_code == 200 and again.json()["status"] == "cancelled"
+        assert crawl.agora.delete(location).status_code == 204
     again = crawl.agora.get(location)
     assert again.status_code == 404 and again.json()["code"] == "not_found"
     assert crawl.agora.delete(location).status_code == 404
