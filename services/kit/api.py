@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ApiError, field_error, validation_error
+from .faults import NO_FAULTS, Faults
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
 from .websocket import SocketHandler, socket_handler
@@ -242,13 +243,17 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kwargs)
 
-    def add_routes(self, app: web.Application, instrumentation: Instrumentation) -> None:
+    def add_routes(
+        self, app: web.Application, instrumentation: Instrumentation, faults: Faults = NO_FAULTS
+    ) -> None:
+        """Every endpoint, instrumented; HTTP ones behind `faults` when any are set."""
         for endpoint in self.endpoints:
+            handler = _bind(endpoint)
             instrumentation.add(
                 app,
                 endpoint.method,
                 endpoint.path,
-                _bind(endpoint),
+                handler if endpoint.websocket else faults.wrap(handler),
                 route=openapi_path(endpoint.path),
                 timeout=endpoint.timeout,
             )

@@ -61,6 +61,11 @@ class KitSettings(BaseSettings):
     breaker_failures: int = Field(5, ge=1, le=1000, description="failures that open it")
     breaker_cooldown: float = Field(5.0, gt=0, le=600, description="seconds before a probe")
 
+    # Fault injection (services.kit.faults): off unless set, for making a bad canary.
+    fault_error_rate: float = Field(0.0, ge=0, le=1, description="share answered 500")
+    fault_latency_ms: float = Field(0.0, ge=0, le=60_000, description="added before handling")
+    fault_latency_rate: float = Field(1.0, ge=0, le=1, description="share delayed")
+
     @model_validator(mode="after")
     def pool_bounds(self) -> KitSettings:
         if self.db_pool_min > self.db_pool_max:
