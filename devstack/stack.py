@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from . import monitoring, postgres, render
-from .layout import Layout
+from . import canary, monitoring, postgres, render
+from .layout import Layout, Replica
 from .topology import Workload, workloads
 
 
@@ -60,8 +60,8 @@ INFRASTRUCTURE = frozenset({"postgres", "redis", "nginx", "prometheus", *monitor
 
 
 def program(name: str) -> str:
-    """supervisord's name for a program: replicas live in the group `services`."""
-    return name if name in INFRASTRUCTURE or ":" in name else f"services:{name}"
+    """supervisord's name for a program: each replica is a program of its own."""
+    return name
 
 
 def program_pid(layout: Layout, name: str) -> int | None:
@@ -104,21 +104,44 @@ def wait_http(url: str, *, timeout: float, what: str, any_answer: bool = False) 
         time.sleep(0.2)
 
 
+def services_of(layout: Layout) -> list[Workload]:
+    """The workloads of this devstack: values.yaml with its canaries (devstack/canary.py)."""
+    return workloads(canary.values(layout))
+
+
+def write_configs(layout: Layout, services: list[Workload]) -> None:
+    """supervisord's, nginx's and Prometheus' configuration (and the monitoring files)."""
+    data_dir = postgres.data_dir_for(layout.run_dir)
+    secrets = load_secrets(layout, services)
+    server = postgres.Server(layout.postgres_port, layout.socket_dir)
+    dsns = {name: server.dsn(name, password) for name, password in secrets.items()}
+    monitoring.write(layout, services)
+    layout.supervisor_conf.write_text(render.supervisord_conf(layout, services, dsns, data_dir))
+    (layout.run_dir / "nginx" / "nginx.conf").write_text(render.nginx_conf(layout, services))
+    (layout.run_dir / "prometheus.yml").write_text(render.prometheus_yml(layout, services))
+
+
+def wait_ready(layout: Layout, replica: Replica) -> None:
+    url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
+    try:
+        wait_http(url, timeout=60, what=replica.name)
+    except DevstackError:
+        log = layout.logs / f"{replica.name}.log"
+        tail = log.read_text()[-3000:] if log.exists() else "(no log)"
+        raise DevstackError(f"{replica.name} did not become ready; its log ends:\n{tail}") from None
+    say(f"{replica.name} ready on 127.0.0.1:{replica.port}")
+
+
 def up(layout: Layout) -> None:
     started = time.monotonic()
-    services = workloads()
+    services = services_of(layout)
     prepare_dirs(layout)
     data_dir = postgres.data_dir_for(layout.run_dir)
     if postgres.initdb(data_dir):
         say(f"initialised PostgreSQL in {data_dir}")
     secrets = load_secrets(layout, services)
     server = postgres.Server(layout.postgres_port, layout.socket_dir)
-    dsns = {name: server.dsn(name, password) for name, password in secrets.items()}
-
-    monitoring.write(layout, services)
-    layout.supervisor_conf.write_text(render.supervisord_conf(layout, services, dsns, data_dir))
-    (layout.run_dir / "nginx" / "nginx.conf").write_text(render.nginx_conf(layout, services))
-    (layout.run_dir / "prometheus.yml").write_text(render.prometheus_yml(layout, services))
+    write_configs(layout, services)
 
     if supervisord_pid(layout) is None:
         say("starting supervisord (PostgreSQL, Redis, nginx, Prometheus and its exporters)")
@@ -150,19 +173,10 @@ def up(layout: Layout) -> None:
             say(f"migrated {result.stdout.strip()}")
 
     say("starting services")
-    supervisorctl(layout, "start", "services:*", check=False)
     replicas = layout.replicas(services)
+    supervisorctl(layout, "start", *(r.name for r in replicas), check=False)
     for replica in replicas:
-        url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
-        try:
-            wait_http(url, timeout=60, what=replica.name)
-        except DevstackError:
-            log = layout.logs / f"{replica.name}.log"
-            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
-            raise DevstackError(
-                f"{replica.name} did not become ready; its log ends:\n{tail}"
-            ) from None
-        say(f"{replica.name} ready on 127.0.0.1:{replica.port}")
+        wait_ready(layout, replica)
     wait_http(f"{layout.prometheus_url}/-/ready", timeout=60, what="Prometheus")
     wait_http(layout.ingress_url, timeout=30, what="the ingress", any_answer=True)
     print_urls(layout, services)
@@ -234,7 +248,7 @@ def status(layout: Layout) -> int:
         say("devstack is not running (make up)")
         return 1
     print(supervisorctl(layout, "status", check=False).stdout)
-    for replica in layout.replicas(workloads()):
+    for replica in layout.replicas(services_of(layout)):
         url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
         try:
             answer = httpx.get(url, timeout=2).text
