@@ -20,6 +20,7 @@ from .errors import ApiError, field_error, validation_error
 from .faults import NO_FAULTS, Faults
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
+from .keys import SETTINGS
 from .websocket import SocketHandler, socket_handler
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -45,7 +46,9 @@ class Query(BaseModel):
 
 
 class PageQuery(Query):
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size")
+    limit: int = Field(
+        DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size; default PAGE_SIZE"
+    )
     offset: int = Field(0, ge=0, le=MAX_ID, description="items to skip")
 
 
@@ -109,8 +112,12 @@ async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 
 def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
+    query = dict(request.query)
+    if "limit" not in query and issubclass(model, PageQuery):
+        # the service's PAGE_SIZE (an A/B test's variants may differ in it)
+        query["limit"] = request.app[SETTINGS].page_size
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(query)
     except ValidationError as error:
         raise validation_error(error, location="query") from None
 

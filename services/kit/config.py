@@ -31,6 +31,7 @@ class KitSettings(BaseSettings):
         1.0, ge=0.0, le=1.0, description="share of successful requests logged; errors always are"
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    page_size: int = Field(20, ge=1, le=100, description="items of a list without `limit`")
     request_timeout: float = Field(10.0, gt=0, le=300, description="per-request deadline")
     shutdown_grace: float = Field(20.0, gt=0, le=600, description="gunicorn graceful timeout")
     drain_seconds: float = Field(
