@@ -133,15 +133,17 @@ owner ends it, by promoting or rolling back). (the merged service entry) */}}
 {{- printf "%s-%s-canary" (include "agora.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* The names of the services whose `key` (postgres, redis) is true (their canaries'
-workloads included), as JSON:
+{{/* The names of the services whose `key` (postgres, redis) is true (with "workloads"
+true, their canaries' workloads too: the clients of PostgreSQL or Redis), as JSON:
 fromJson (include "agora.servicesUsing" (dict "root" $ "key" "postgres")) */}}
 {{- define "agora.servicesUsing" -}}
 {{- $names := list -}}
 {{- range $name, $service := fromJson (include "agora.services" .root) -}}
 {{- if get $service $.key -}}
 {{- $names = append $names $name -}}
-{{- if $service.canary.enabled -}}{{- $names = append $names (include "agora.canaryName" $name) -}}{{- end -}}
+{{- if and $.workloads $service.canary.enabled -}}
+{{- $names = append $names (include "agora.canaryName" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- toJson (dict "names" $names) -}}
