@@ -120,7 +120,7 @@ spec:
           {{- if or $service.postgres $service.redis }}
           env:
             {{- if $service.postgres }}
-            {{- include "agora.databasePasswordEnv" $selector | nindent 12 }}
+            {{- include "agora.databasePasswordEnv" (dict "root" $root "name" .name) | nindent 12 }}
             {{- end }}
             {{- if $service.redis }}
             {{- include "agora.redisEnv" $root | nindent 12 }}
