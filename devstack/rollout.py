@@ -19,7 +19,16 @@ from services.kit.canary.analysis import Decision, Outcome, Plan, run
 
 from . import canary
 from .layout import Layout, Replica
-from .stack import DevstackError, say, services_of, supervisorctl, wait_ready, write_configs
+from .stack import (
+    DevstackError,
+    say,
+    services_of,
+    start_programs,
+    stop_programs,
+    supervisorctl,
+    wait_ready,
+    write_configs,
+)
 from .topology import Workload
 
 NAME = re.compile(r"^[A-Za-z0-9_]+$")  # nginx variables: cookie names
@@ -43,11 +52,12 @@ def _canary_replicas(layout: Layout, service: str) -> list[Replica]:
     ]
 
 
-def _reload(layout: Layout, *names: str) -> None:
-    """Apply the written configuration: supervisord's for `names` (added, changed or
-    removed programs), then nginx's and Prometheus'."""
-    supervisorctl(layout, "reread")
+def _remove(layout: Layout, names: list[str]) -> None:
+    """Stop programs that the written configuration no longer has (all at once), and
+    drop them from supervisord; then Prometheus forgets their targets."""
     if names:
+        stop_programs(layout, names)
+        supervisorctl(layout, "reread")
         supervisorctl(layout, "update", *names, check=False)
     reload_proxy(layout)
 
@@ -95,7 +105,7 @@ def start(
         names = [r.name for r in started]
         supervisorctl(layout, "reread")
         supervisorctl(layout, "update", *names, check=False)
-        supervisorctl(layout, "start", *names, check=False)
+        start_programs(layout, names)
         for replica in started:
             wait_ready(layout, replica)
     except BaseException:
@@ -131,7 +141,7 @@ def rollback(layout: Layout, service: str) -> None:
     canary.save(layout, current)
     write_configs(layout, services_of(layout))
     reload_proxy(layout)
-    _reload(layout, *replicas)
+    _remove(layout, replicas)
     say(f"{service}: canary rolled back; stable takes every request")
 
 
