@@ -82,12 +82,17 @@ def run(env: BenchEnv) -> str:
 def row(name: str, weights: list[int], result: dict) -> str:
     answers: Counter = result["answers"]
     total = sum(answers.values())
-    failed = sum(n for (_, status), n in answers.items() if status != 200)
+    failures = Counter()
+    for (track, status), n in answers.items():
+        if status != 200:
+            failures[f"{status or 'no answer'} from {track or 'stable'}"] += n
+    failed = sum(failures.values())
     to_canary = sum(n for (track, _), n in answers.items() if track == "canary")
+    which = ", ".join(f"{n} x {what}" for what, n in failures.most_common())
     return (
         f"| {name} ({result['decision']}) | {', '.join(map(str, weights))} | "
         f"{result['decided']:.0f} | {result['done']:.0f} | {total:,} | {to_canary:,} | "
-        f"{failed:,} | {failed / total * 1000:.1f} |"
+        f"{failed:,}{f' ({which})' if which else ''} | {failed / total * 1000:.1f} |"
     )
 
 
