@@ -374,13 +374,14 @@ def test_zero_faults_are_not_faults() -> None:
     render("no-faults", [], "--set-string", "services.calc.env.FAULT_ERROR_RATE=0")
 
 
-def test_a_canary_without_ingress_paths_is_refused() -> None:
-    refused = helm(
-        "template",
-        "agora",
-        "helm/agora",
-        "--set",
-        "services.factsource.canary.enabled=true",
-        check=False,
-    )
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ["services.factsource.canary.enabled=true"],  # a service without ingress paths
+        ["services.calc.canary.enabled=true", "ingress.enabled=false"],
+    ],
+)
+def test_a_canary_without_ingress_paths_is_refused(settings: list[str]) -> None:
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    refused = helm("template", "agora", "helm/agora", *args, check=False)
     assert refused.returncode != 0 and "no ingress paths" in refused.stderr

@@ -76,8 +76,8 @@ as devstack does: facts then falls back to the public API when factsource is off
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if and $service.canary.enabled (not (or $service.ingress $service.websockets)) -}}
-{{- fail (printf "services.%s.canary: the service has no ingress paths, so a canary would get no traffic" $name) -}}
+{{- if and $service.canary.enabled (not (and $.Values.ingress.enabled (or $service.ingress $service.websockets))) -}}
+{{- fail (printf "services.%s.canary: the service has no ingress paths (or ingress.enabled is false), so a canary would get no traffic" $name) -}}
 {{- end -}}
 {{- range concat $service.ingress $service.websockets -}}
 {{- $path := include "agora.routePath" . -}}
