@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The virtualenv alone (tools/venv.sh), all the kind flow needs of Python.
+PYTHON_STAMP := $(VENV)/.python
 DEVSTACK := $(BIN)/python -m devstack
 
 # The instances `make test` and `make bench` start and stop, beside any `make up` of the
@@ -20,7 +22,9 @@ BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=$(shell echo $$(($(BE
 	AGORA_PORT_BASE=$(BENCH_PORT_BASE)
 # checkov, pinned in tools/checkov-requirements.txt (its own virtualenv: its pins clash)
 CHECKOV_VERSION := 3.3.30
-# The kind cluster of `make deploy` (tools/cluster.sh); SERVICE for `make port-forward`.
+# The kind cluster of `make deploy` (tools/cluster.sh, which reads its other settings
+# from the environment: KIND_HTTPS_PORT, PROMETHEUS_PORT, ...); SERVICE for `make port-forward`.
+# The kind flow needs Docker and kind, not `make setup` (docs/kubernetes.md).
 export KIND_CLUSTER ?= agora
 export KIND_HTTP_PORT ?= 8090
 
@@ -32,9 +36,13 @@ help: ## list the verbs
 
 setup: $(STAMP) ## install Debian packages (as root) and the virtualenv
 
-$(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/checkov-requirements.txt \
-		tools/install-k8s-tools.sh
+$(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/venv.sh tools/lib.sh \
+		tools/checkov-requirements.txt tools/install-k8s-tools.sh
 	PYTHON=$(PYTHON) tools/setup.sh
+	@touch $@ $(PYTHON_STAMP)
+
+$(PYTHON_STAMP): pyproject.toml constraints.txt tools/venv.sh
+	PYTHON=$(PYTHON) tools/venv.sh
 	@touch $@
 
 up: setup ## run the whole system on this machine (devstack) and print its URLs
@@ -77,8 +85,8 @@ lint: setup ## ruff
 unit: setup ## unit tests (real PostgreSQL started on a free port), promtool's rule tests
 	$(BIN)/pytest tests/unit
 
-chart: setup ## the Helm chart: lint, Kubernetes schemas, checkov, hadolint, rendered objects
-	$(BIN)/pytest tests/chart
+chart: setup ## the chart (lint, schemas, checkov, hadolint, objects) and the kind flow's scripts
+	$(BIN)/pytest tests/chart tests/tools
 
 image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run every service in it
 	$(BIN)/pytest tests/image
@@ -89,16 +97,16 @@ integration: setup ## integration, fault and browser tests through the ingress o
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
 
-deploy: setup ## kind cluster + image + ingress-nginx + chart + helm test, then the URLs
+deploy: ## kind cluster + image + ingress-nginx + chart + helm test, then the URLs
 	tools/cluster.sh deploy
 
 undeploy: ## delete the kind cluster of `make deploy`
 	tools/cluster.sh undeploy
 
-port-forward: ## Prometheus on 127.0.0.1:9090 and SERVICE (default catalog) from the cluster
+port-forward: ## Prometheus on 127.0.0.1:19090 (PROMETHEUS_PORT) and SERVICE (default catalog)
 	tools/cluster.sh port-forward $(SERVICE)
 
-test-cluster: setup ## the integration tests through the kind cluster's ingress
+test-cluster: $(PYTHON_STAMP) ## the integration tests through the kind cluster's ingress
 	tools/cluster.sh test-cluster
 
 lock: ## re-resolve constraints.txt from pyproject.toml (and checkov's pins)

@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 
 IMAGE="${1:-agora:dev}"
 build_args=()
-[[ -n "${BASE_IMAGE:-}" ]] && build_args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+if [[ -n "${BASE_IMAGE:-}" ]]; then build_args+=(--build-arg "BASE_IMAGE=$BASE_IMAGE"); fi
 echo "==> building $IMAGE${BASE_IMAGE:+ from $BASE_IMAGE}" >&2
 # host network: the build's pip reaches the package index the way the host does.
 # The build stage is tagged too, so that what earlier builds left behind (the previous
 # image and build stage, untagged now) can be pruned without losing the cached
 # dependency layer, which the tagged stage still uses.
-docker build --quiet --network host "${build_args[@]}" --target build --tag agora-build:latest . >&2
-docker build --quiet --network host "${build_args[@]}" --tag "$IMAGE" . >&2
+# ${a[@]+"${a[@]}"}: bash < 4.4 (macOS' 3.2) calls an empty "${a[@]}" unbound under set -u.
+docker build --quiet --network host ${build_args[@]+"${build_args[@]}"} --target build --tag agora-build:latest . >&2
+docker build --quiet --network host ${build_args[@]+"${build_args[@]}"} --tag "$IMAGE" . >&2
 docker image prune --force --filter label=org.agora.image >/dev/null
 echo "$IMAGE"

@@ -38,6 +38,10 @@ class KitSettings(BaseSettings):
         1.0, ge=0, le=60, description="keep serving (not ready) this long after SIGTERM"
     )
     metrics_flush_seconds: float = Field(1.0, gt=0, le=60)
+    ingress_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON {prefix: service}: set on the ingress's error backend (ingress_errors)",
+    )
 
     # WebSocket routes (services.kit.websocket), per worker.
     ws_max_connections: int = Field(5000, ge=1, le=1_000_000, description="over it: 503")

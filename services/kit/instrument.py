@@ -30,7 +30,8 @@ from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
 from .deadlines import Deadlines
 from .errors import ApiError, error_response, from_http_exception
 from .health import Readiness
-from .keys import CATCH_ALL
+from .ingress_errors import ingress_error
+from .keys import CATCH_ALL, SETTINGS
 from .logs import AccessLog
 from .metrics import RequestMetrics
 from .redis_client import CONNECTION_ERRORS as REDIS_CONNECTION_ERRORS
@@ -182,7 +183,13 @@ class Instrumentation:
 
 
 async def unmatched(request: web.Request) -> web.StreamResponse:
-    """No route matched: 405 if some route has the path with other methods, else 404."""
+    """No route matched: the ingress's error page or a request for a service without a
+    ready replica (services.kit.ingress_errors); else 405 if some route has the path with
+    other methods, else 404."""
+    settings = request.app[SETTINGS]
+    answer = ingress_error(request, settings.service_name, settings.ingress_routes)
+    if answer is not None:
+        return answer
     allowed: set[str] = set()
     for resource in request.app.router.resources():
         if resource is not request.app[CATCH_ALL]:

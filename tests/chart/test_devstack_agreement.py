@@ -24,8 +24,9 @@ from .conftest import Rendered
 
 # What the platform decides differently on each side: where to listen and keep files.
 LOCAL_SETTINGS = ("BIND_HOST", "PORT", "PROMETHEUS_MULTIPROC_DIR")
-# Chart-only carriers of secrets (devstack embeds the password in the URL instead).
-SECRET_CARRIERS = ("PGPASSWORD", "REDIS_PASSWORD")
+# Chart-only carriers of secrets (devstack embeds the password in the URL instead), and
+# the route table of the ingress's error backend (devstack's nginx answers those errors).
+CHART_ONLY = ("PGPASSWORD", "REDIS_PASSWORD", "INGRESS_ROUTES")
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def normalise(env: dict[str, str], addresses: dict[str, str]) -> dict[str, str]:
     """Addresses replaced by what they point at; credentials and local settings dropped."""
     result = {}
     for key, value in env.items():
-        if key in SECRET_CARRIERS:
+        if key in CHART_ONLY:
             continue
         if key in LOCAL_SETTINGS:
             result[key] = "<local>"
@@ -114,18 +115,30 @@ def test_same_routes(layout: Layout, default_render: Rendered) -> None:
             and bool(extra) == websocket
         }
 
-    def cluster(name: str) -> dict[str, str]:
-        ingress = default_render.get("Ingress", name)
-        assert all(
-            p["pathType"] == "Prefix" for r in ingress["spec"]["rules"] for p in r["http"]["paths"]
-        )
-        return {
-            path["path"]: path["backend"]["service"]["name"]
+    def cluster(*names: str) -> dict[str, str]:
+        paths = [
+            path
+            for name in names
+            if (ingress := default_render.find("Ingress", name))
             for rule in ingress["spec"]["rules"]
             for path in rule["http"]["paths"]
-        }
+        ]
+        assert all(p["pathType"] == "Prefix" for p in paths)
+        routes = {p["path"]: p["backend"]["service"]["name"] for p in paths}
+        assert len(routes) == len(paths)  # no prefix on two Ingresses
+        return routes
 
-    assert cluster("agora") == local(websocket=False)
+    # the HTTP paths: on the Ingress with error pages, or the one of the services that
+    # answer their 5xx themselves (test_ingress)
+    http = cluster("agora", "agora-own-errors")
+    local_http = local(websocket=False)
+    # What no service claims: devstack's nginx answers it itself, the cluster's "/" path
+    # sends it to ingress.defaultBackend; both in the error shape (test_ingress).
+    if "/" not in local_http:
+        assert http.pop("/") == default_render.values["ingress"]["defaultBackend"]
+        own_answer = r"location / \{ default_type application/json; return 404 "
+        assert re.search(own_answer, ingress_server)
+    assert http == local_http
     assert cluster("agora-websockets") == local(websocket=True)
     for line in ingress_server.splitlines():
         if "$http_upgrade" in line:

@@ -161,9 +161,11 @@ def test_services_reach_exactly_their_upstreams(guarded: Rendered) -> None:
 
 def test_the_ingress_controller_reaches_the_routed_services_only(guarded: Rendered) -> None:
     endpoints = pods(guarded)
+    backend = guarded.values["ingress"]["defaultBackend"]  # routed to, for what none claims
     for workload in guarded.workloads:
         reach = allowed(guarded, INGRESS_CONTROLLER, endpoints[workload.name], workload.port)
-        assert reach == bool(workload.ingress or workload.websockets), workload.name
+        routed = bool(workload.ingress or workload.websockets) or workload.name == backend
+        assert reach == routed, workload.name
     for backend, port in (("postgresql", 5432), ("redis", 6379)):
         if backend in endpoints:
             assert not allowed(guarded, INGRESS_CONTROLLER, endpoints[backend], port)

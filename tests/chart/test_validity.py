@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import re
+
 import kubernetes_validate
 import pytest
+import yaml
 
-from .conftest import CHART, VALUE_SETS, Rendered, helm, render_text, value_args
+from devstack.topology import REPO
 
-# The API versions checked: kind's node image of k8s/ and the newest minor released.
-KUBERNETES_VERSIONS = ("1.33.0", "1.35.0")
+from .conftest import CHART, VALUE_SETS, Rendered, helm, render, render_text, value_args
+
+
+def pinned_node_version() -> str:
+    """The Kubernetes version of the kind node image k8s/kind.yaml pins (by digest)."""
+    (node,) = yaml.safe_load((REPO / "k8s" / "kind.yaml").read_text())["nodes"]
+    match = re.fullmatch(r"kindest/node:v(\d+\.\d+\.\d+)@sha256:[0-9a-f]{64}", node["image"])
+    assert match, f"the kind node image is not pinned by version and digest: {node['image']}"
+    return match.group(1)
+
+
+def lowest_claimed_version() -> str:
+    """The lowest Kubernetes version Chart.yaml's kubeVersion (>=X.Y.Z-0) admits."""
+    claim = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    match = re.fullmatch(r">=(\d+\.\d+\.\d+)-0", claim)
+    assert match, f"kubeVersion {claim!r} is not of the form >=X.Y.Z-0"
+    return match.group(1)
+
+
+def minor_of(version: str) -> str:
+    return ".".join(version.split(".")[:2]) + ".0"
+
+
+# The API versions checked: the lowest the chart claims, the kind node's and the newest
+# minor released.
+KUBERNETES_VERSIONS = tuple(
+    sorted({minor_of(lowest_claimed_version()), minor_of(pinned_node_version()), "1.35.0"})
+)
 # Custom resources have no schema in kubernetes-validate; their fields are asserted below.
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
@@ -93,3 +122,21 @@ def test_notes_tell_how_to_reach_the_ingress_and_prometheus(value_set: str) -> N
     prometheus = "kubectl -n agora port-forward service/agora-prometheus 9090:9090"
     assert (prometheus in notes) == (value_set == "default")
     assert "helm test agora -n agora" in notes
+
+
+@pytest.mark.parametrize("version", [pinned_node_version(), lowest_claimed_version()])
+def test_the_chart_installs_on_the_pinned_node_and_the_lowest_claimed_version(
+    version: str,
+) -> None:
+    """helm checks Chart.yaml's kubeVersion against the cluster's (--kube-version here), and
+    .Capabilities answers with it: the render must succeed and pass that version's schemas."""
+    rendered = render(f"k8s-{version}", VALUE_SETS["kind"], "--kube-version", version)
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, minor_of(version), strict=True)
+
+
+def test_older_kubernetes_is_refused() -> None:
+    major, minor, _ = lowest_claimed_version().split(".")
+    older = f"{major}.{int(minor) - 1}.99"
+    with pytest.raises(AssertionError, match="incompatible with Kubernetes"):
+        render_text("--kube-version", older)

@@ -9,6 +9,8 @@ import time
 import aiohttp
 from aiohttp import WSMsgType
 
+from devstack.topology import workloads
+
 
 def ws_url(agora_url: str, path: str) -> str:
     return agora_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + path
@@ -74,12 +76,14 @@ async def close_code_within(counter: Counter, patience: float) -> int | None:
 
 
 async def on_both_replicas(prometheus_url: str, patience: float = 20) -> None:
-    """Wait until Prometheus sees counter sockets on both realtime replicas."""
-    expression = 'websocket_connections{app="realtime",route="/ws/counter"}'
+    """Wait until Prometheus sees counter sockets on every realtime replica (counted by
+    pod, never by name: devstack's are realtime-<n>, Kubernetes' realtime-<hash>-<suffix>)."""
+    replicas = next(w.replicas for w in workloads() if w.name == "realtime")
+    expression = 'sum by (pod) (websocket_connections{app="realtime",route="/ws/counter"})'
     deadline = time.monotonic() + patience
     while True:
         pods = per_pod(prometheus_url, expression)
-        if sorted(pods) == ["realtime-0", "realtime-1"] and all(pods.values()):
+        if sum(1 for sockets in pods.values() if sockets > 0) >= replicas >= 2:
             return
         assert time.monotonic() < deadline, f"clients not on both replicas: {pods}"
         await asyncio.sleep(1)

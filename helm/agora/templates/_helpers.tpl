@@ -90,6 +90,32 @@ as devstack does: facts then falls back to the public API when factsource is off
 {{- toJson $services -}}
 {{- end -}}
 
+{{/* Every enabled service's ingress prefixes (HTTP and WebSocket), as JSON {prefix: service}. */}}
+{{- define "agora.ingressRoutes" -}}
+{{- $routes := dict -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- range concat $service.ingress $service.websockets -}}
+{{- $_ := set $routes (include "agora.routePath" .) $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $routes -}}
+{{- end -}}
+
+{{/* ingress.defaultBackend, checked: "" (none) or an enabled service that can take
+ingress-nginx's error pages (rewritten to "/", so it must not route "/" itself). */}}
+{{- define "agora.defaultBackend" -}}
+{{- $name := .Values.ingress.defaultBackend -}}
+{{- if and .Values.ingress.enabled $name -}}
+{{- if not (hasKey (fromJson (include "agora.services" .)) $name) -}}
+{{- fail (printf "ingress.defaultBackend: %s is not an enabled service" $name) -}}
+{{- end -}}
+{{- if and .Values.ingress.errorPages (eq (get (fromJson (include "agora.ingressRoutes" .)) "/" | toString) $name) -}}
+{{- fail (printf "ingress.defaultBackend: %s routes \"/\", where ingress-nginx sends error pages: pick another service, or set ingress.errorPages to []" $name) -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+{{- end -}}
+
 {{/* An ingress prefix as devstack routes it: without a trailing slash, "/" for the root. */}}
 {{- define "agora.routePath" -}}
 {{- trimSuffix "/" . | default "/" -}}
@@ -273,6 +299,26 @@ keep it), otherwise a new random one. (dict root secret key)
 {{- end -}}
 
 {{/* ---------------------------------------------------------------- pods */}}
+
+{{/* An init container that waits until PostgreSQL accepts connections (pg_isready), for
+as long as a first install takes to pull and initialise it: a worker's own start waits
+30 s at most (services/kit/db.py), and the startup probe a minute. PGUSER: without one
+libpq asks the OS for the user's name, which the image does not know. (dict root name) */}}
+{{- define "agora.waitForPostgres" -}}
+{{- $root := .root -}}
+- name: wait-for-postgresql
+  image: {{ printf "%s:%s" $root.Values.postgresql.image.repository $root.Values.postgresql.image.tag }}
+  imagePullPolicy: {{ $root.Values.postgresql.image.pullPolicy }}
+  command: [sh, -c, "until pg_isready --quiet --timeout=2; do sleep 1; done"]
+  env:
+    - {name: PGHOST, value: {{ include "agora.postgres.host" $root | quote }}}
+    - {name: PGPORT, value: {{ include "agora.postgres.port" $root | quote }}}
+    - {name: PGUSER, value: {{ .name | quote }}}
+  resources:
+    {{- toYaml $root.Values.postgresql.waitResources | nindent 4 }}
+  securityContext:
+    {{- include "agora.containerSecurityContext" $root | nindent 4 }}
+{{- end -}}
 
 {{- define "agora.podSecurityContext" -}}
 runAsNonRoot: true

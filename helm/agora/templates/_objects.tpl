@@ -27,6 +27,11 @@ env, replicas and image.
 {{- $upstream := get $.services . -}}
 {{- $_ := set $env (printf "%s_URL" (include "agora.envName" .)) (printf "http://%s:%v" . $upstream.port) -}}
 {{- end -}}
+{{- if eq .name (include "agora.defaultBackend" $root) -}}
+{{- /* The ingress's error backend: a path of another service's prefix reaching it means
+that service has no ready replica (services/kit/ingress_errors.py). Chart only. */ -}}
+{{- $_ := set $env "INGRESS_ROUTES" (include "agora.ingressRoutes" $root) -}}
+{{- end -}}
 {{- toYaml $env -}}
 {{- end -}}
 
@@ -96,6 +101,10 @@ spec:
       securityContext:
         {{- include "agora.podSecurityContext" (dict "uid" (include "agora.uid" $root)) | nindent 8 }}
       terminationGracePeriodSeconds: {{ include "agora.terminationGrace" . }}
+      {{- if $service.postgres }}
+      initContainers:
+        {{- include "agora.waitForPostgres" (dict "root" $root "name" .name) | nindent 8 }}
+      {{- end }}
       topologySpreadConstraints:
         - maxSkew: 1
           topologyKey: kubernetes.io/hostname
@@ -252,7 +261,7 @@ spec:
       {{- include "agora.selectorLabels" (dict "root" $root "name" $workload) | nindent 6 }}
   policyTypes: [Ingress, Egress]
   ingress:
-    {{- if and $root.Values.ingress.enabled (or $service.ingress $service.websockets) }}
+    {{- if and $root.Values.ingress.enabled (or $service.ingress $service.websockets (eq $name (include "agora.defaultBackend" $root))) }}
     - from:
         - namespaceSelector:
             {{- toYaml $root.Values.networkPolicy.ingressController.namespaceSelector | nindent 12 }}
