@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 import xmlrpc.client
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,38 +51,42 @@ def supervisorctl(
     )
 
 
-def _rpc(layout: Layout) -> Any:
-    """supervisord's XML-RPC interface, over its socket."""
+@contextlib.contextmanager
+def _rpc(layout: Layout) -> Iterator[Any]:
+    """supervisord's XML-RPC interface, over its socket (closed after use)."""
     transport = SupervisorTransport(None, None, f"unix://{layout.supervisor_socket}")
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    try:
+        yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    finally:
+        transport.close()
 
 
 def start_programs(layout: Layout, names: list[str]) -> None:
     """Start programs all at once (supervisorctl starts one after the other, waiting for
     each); readiness is for the caller to wait for."""
-    rpc = _rpc(layout)
-    for name in names:
-        with contextlib.suppress(xmlrpc.client.Fault):  # already running
-            rpc.startProcess(name, False)
+    with _rpc(layout) as rpc:
+        for name in names:
+            with contextlib.suppress(xmlrpc.client.Fault):  # already running
+                rpc.startProcess(name, False)
 
 
 def stop_programs(layout: Layout, names: list[str], *, patience: float = 90) -> None:
     """Stop programs all at once (supervisorctl stops one after the other): each is sent
     its stop signal, then all are waited for."""
-    rpc = _rpc(layout)
-    for name in names:
-        with contextlib.suppress(xmlrpc.client.Fault):  # not running, or unknown
-            rpc.stopProcess(name, False)  # signal, do not wait
-    deadline = time.monotonic() + patience
-    waiting = set(names)
-    while waiting:
-        states = {p["name"]: p["statename"] for p in rpc.getAllProcessInfo()}
-        waiting = {n for n in waiting if states.get(n) in ("RUNNING", "STARTING", "STOPPING")}
-        if waiting and time.monotonic() > deadline:
-            raise DevstackError(
-                f"{', '.join(sorted(waiting))} did not stop within {patience:.0f} s"
-            )
-        time.sleep(0.2)
+    with _rpc(layout) as rpc:
+        for name in names:
+            with contextlib.suppress(xmlrpc.client.Fault):  # not running, or unknown
+                rpc.stopProcess(name, False)  # signal, do not wait
+        deadline = time.monotonic() + patience
+        waiting = set(names)
+        while waiting:
+            states = {p["name"]: p["statename"] for p in rpc.getAllProcessInfo()}
+            waiting = {n for n in waiting if states.get(n) in ("RUNNING", "STARTING", "STOPPING")}
+            if waiting and time.monotonic() > deadline:
+                raise DevstackError(
+                    f"{', '.join(sorted(waiting))} did not stop in {patience:.0f} s"
+                )
+            time.sleep(0.2)
 
 
 def supervisord_pid(layout: Layout) -> int | None:

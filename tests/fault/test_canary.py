@@ -181,31 +181,39 @@ def test_a_canary_failing_a_fifth_is_rolled_back_and_never_traffic_never_fails(
 # ---------------------------------------------------------------- A/B
 
 
-def test_ab_variants_are_sticky_per_user(stack, canary, prometheus: httpx.Client) -> None:
-    canary(50, env={"ACCESS_LOG_SAMPLE": "0.5"}, ab=True)
-    variants: dict[int, set[tuple[str, str]]] = {}
-    for user in range(100):
-        with httpx.Client(base_url=stack.layout.ingress_url, timeout=10) as client:
-            seen = set()
-            for _ in range(5):
-                answer = client.post(PATH, json=BODY)
-                assert answer.status_code == 200
-                seen.add((answer.headers["X-Variant"], answer.headers[TRACK]))
-            assert "agora_ab" in client.cookies
-            variants[user] = seen
-    assert all(len(seen) == 1 for seen in variants.values()), variants
-    counts = Counter(next(iter(seen)) for seen in variants.values())
-    assert set(counts) == {("a", "stable"), ("b", "canary")}
-    # binomial(100, 0.5): 5 standard deviations (25) either side of 50
-    assert 25 < counts[("b", "canary")] < 75
-    # a conversion metric is compared per variant: the variant labels the series
-    deadline = time.monotonic() + 20
-    found: set[str] = set()
-    while time.monotonic() < deadline and found != {"a", "b"}:
-        result = prometheus_query(
-            prometheus,
-            f'sum by (variant) (http_requests_total{{service="{SERVICE}", variant!=""}})',
-        )
-        found = {r["metric"]["variant"] for r in result}
-        time.sleep(1)
-    assert found == {"a", "b"}
+def test_ab_variants_are_sticky_per_user(stack, prometheus: httpx.Client) -> None:
+    """users' list, 2 a page in variant B (the canary's PAGE_SIZE) and 20 in A; users,
+    not calc, so that calc's replicas (test_monitoring's) never get a variant label."""
+    rollout.start(stack.layout, "users", env={"PAGE_SIZE": "2"}, weight=50, ab=True)
+    try:
+        variants: dict[int, set[tuple[str, str, int]]] = {}
+        for user in range(100):
+            with httpx.Client(base_url=stack.layout.ingress_url, timeout=10) as client:
+                seen = set()
+                for _ in range(5):
+                    answer = client.get("/api/v1/users")
+                    assert answer.status_code == 200, answer.text
+                    page = len(answer.json()["items"])
+                    seen.add((answer.headers["X-Variant"], answer.headers[TRACK], page))
+                assert "agora_ab" in client.cookies
+                variants[user] = seen
+        assert all(len(seen) == 1 for seen in variants.values()), variants
+        counts = Counter(next(iter(seen))[:2] for seen in variants.values())
+        assert set(counts) == {("a", "stable"), ("b", "canary")}
+        # binomial(100, 0.5): 5 standard deviations (25) either side of 50
+        assert 25 < counts[("b", "canary")] < 75
+        pages = {variant: page for seen in variants.values() for variant, _, page in seen}
+        assert pages["b"] == 2 and pages["a"] > 2  # what the variants differ in
+        # a conversion metric is compared per variant: the variant labels the series
+        deadline = time.monotonic() + 20
+        found: set[str] = set()
+        while time.monotonic() < deadline and found != {"a", "b"}:
+            result = prometheus_query(
+                prometheus,
+                'sum by (variant) (http_requests_total{service="users", route="/api/v1/users"})',
+            )
+            found = {r["metric"].get("variant", "") for r in result} - {""}
+            time.sleep(1)
+        assert found == {"a", "b"}
+    finally:
+        rollout.rollback(stack.layout, "users")
