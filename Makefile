@@ -91,8 +91,16 @@ chart: setup ## the chart (lint, schemas, checkov, hadolint, objects) and the ki
 image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run every service in it
 	$(BIN)/pytest tests/image
 
-integration: setup ## integration, fault and browser tests through the ingress of a fresh devstack
-	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest tests/integration tests/fault tests/browser
+# One fresh devstack for every suite, in an order where none can break a later one: the
+# README's examples first (they assume the demo data as `make up` leaves it), then the
+# integration tests, the fault tests (they kill and restart processes, and wait for
+# them), the browser tests (Playwright's loop runs until the session ends, so no test
+# after them may call asyncio.run), and last the contract tests (schemathesis, in its own
+# process, leaves random data behind).
+INTEGRATION_SUITES := tests/readme tests/integration tests/fault tests/browser tests/contract
+
+integration: setup ## README examples, integration, fault, browser and contract tests, one fresh devstack
+	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest $(INTEGRATION_SUITES)
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)

@@ -26,7 +26,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from . import canary, monitoring, postgres, render
 from .layout import Layout, Replica
-from .topology import Workload, workloads
+from .topology import REPO, Workload, docs_path, ingress_target, workloads
 
 
 def say(message: str) -> None:
@@ -225,17 +225,31 @@ def up(layout: Layout) -> None:
     say(f"up in {time.monotonic() - started:.1f} s")
 
 
+def urls_block(layout: Layout, services: list[Workload]) -> str:
+    """What `up` and `status` print: the ingress, Prometheus, each service's Service
+    address and its Swagger UI: through the ingress when the ingress routes to it, at
+    the Service otherwise (README shows this)."""
+    urls = layout.service_urls(services)
+    lines = [
+        f"AGORA_URL (ingress)  {layout.ingress_url}",
+        f"Prometheus           {layout.prometheus_url}",
+        f"Dashboards           {monitoring.dashboard_url(layout)}  (one page per service)",
+        f"Alerts               {layout.prometheus_url}/classic/alerts",
+    ]
+    for workload in services:
+        routed = ingress_target(services, docs_path(workload.name)) is workload
+        base = layout.ingress_url if routed else urls[workload.name]
+        lines.append(
+            f"{workload.name:<20} {urls[workload.name]}  (docs {base}{docs_path(workload.name)})"
+        )
+    logs = layout.logs.relative_to(REPO) if layout.logs.is_relative_to(REPO) else layout.logs
+    lines.append(f"logs                 {logs}   (make logs)")
+    return "\n".join(lines)
+
+
 def print_urls(layout: Layout, services: list[Workload]) -> None:
     print()
-    print(f"  AGORA_URL (ingress)  {layout.ingress_url}")
-    print(f"  Prometheus           {layout.prometheus_url}")
-    print(f"  Dashboards           {monitoring.dashboard_url(layout)}  (one page per service)")
-    print(f"  Alerts               {layout.prometheus_url}/classic/alerts")
-    urls = layout.service_urls(services)
-    for workload in services:
-        docs = f"{layout.ingress_url}/api/v1/{workload.name}/docs"
-        print(f"  {workload.name:<20} {urls[workload.name]}  (docs {docs})")
-    print(f"  logs                 {layout.logs}   (make logs)")
+    print("\n".join(f"  {line}" for line in urls_block(layout, services).splitlines()))
     print()
 
 
@@ -301,6 +315,7 @@ def status(layout: Layout) -> int:
             answer = f"unreachable: {error}"
         print(f"  {replica.name:<16} {answer}")
     print_targets(layout)
+    print_urls(layout, services_of(layout))
     return 0
 
 
@@ -321,7 +336,17 @@ def print_targets(layout: Layout) -> None:
         print(f"  {name:<18} {target['health']:<8} {target['scrapeUrl']}{error}")
 
 
+def log_names(layout: Layout, services: list[Workload]) -> list[str]:
+    """What `logs NAME` takes: a service, one of its replicas, or a server devstack runs."""
+    replicas = [replica.name for replica in layout.replicas(services)]
+    return [w.name for w in services] + replicas + sorted(INFRASTRUCTURE) + ["supervisord"]
+
+
 def logs(layout: Layout, name: str | None, follow: bool) -> None:
+    services = services_of(layout)
+    if name and name not in log_names(layout, services):
+        known = ", ".join([w.name for w in services] + sorted(INFRASTRUCTURE))
+        raise DevstackError(f"no service or server named {name!r}; known: {known}")
     files = sorted(layout.logs.glob(f"{name}*.log" if name else "*.log"))
     if not files:
         raise DevstackError(f"no logs under {layout.logs}")

@@ -160,3 +160,31 @@ def url_variable(service: str) -> str:
 def upstream_env(workload: Workload, address_of: dict[str, str]) -> dict[str, str]:
     """<NAME>_URL for every upstream, given each service's base URL."""
     return {url_variable(up): address_of[up] for up in workload.upstreams}
+
+
+def routes_to(prefix: str, path: str) -> bool:
+    """Whether an ingress prefix takes `path`: Ingress' pathType Prefix (devstack's nginx
+    routes the same way), element by element: /api/v1/facts takes /api/v1/facts/docs,
+    not /api/v1/factsheet."""
+    prefix = prefix.rstrip("/")
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def ingress_target(services: list[Workload], path: str) -> Workload | None:
+    """The workload the ingress sends `path` to: the longest prefix that takes it."""
+    matches = [
+        (len(prefix.rstrip("/")), workload)
+        for workload in services
+        for prefix in workload.ingress
+        if routes_to(prefix, path)
+    ]
+    return max(matches, key=lambda match: match[0])[1] if matches else None
+
+
+def docs_path(service: str) -> str:
+    """Where a service's Swagger UI is (services/kit/api.py: Api.docs_prefix)."""
+    return f"/api/v1/{service}/docs"
+
+
+def openapi_path(service: str) -> str:
+    return f"/api/v1/{service}/openapi.json"

@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from devstack import postgres
+from devstack.layout import Layout
+from devstack.topology import Workload, ingress_target, openapi_path
 
 
 def wait_until(
@@ -62,6 +64,17 @@ def agora_url() -> str:
 def agora(agora_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=agora_url, timeout=15) as client:
         yield client
+
+
+def api_base(workload: Workload, services: list[Workload], agora_url: str) -> str | None:
+    """Where a service's document and operations answer: the ingress when it routes the
+    document to the service, as a user reaches it; else (factsource, say) its devstack
+    Service address when the tests run on devstack (AGORA_RUN_DIR); else None."""
+    if ingress_target(services, openapi_path(workload.name)) is workload:
+        return agora_url
+    if os.environ.get("AGORA_RUN_DIR"):
+        return Layout.from_env().service_urls(services)[workload.name]
+    return None
 
 
 @pytest.fixture(scope="session")

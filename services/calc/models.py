@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from services.kit.api import Body
-from services.kit.fields import Number
+from services.kit.fields import NonNegativeNumber, Number
 
 Numbers = Annotated[
     list[Number], Field(min_length=1, description="finite JSON numbers; integers stay exact")
@@ -16,6 +16,12 @@ Numbers = Annotated[
 
 class NumbersIn(Body):
     numbers: Numbers
+
+
+class RootsIn(Body):
+    numbers: Annotated[
+        list[NonNegativeNumber], Field(min_length=1, description="finite, none negative")
+    ]
 
 
 class RatiosIn(Body):

@@ -18,6 +18,7 @@ from .models import (
     QuotientOut,
     RatiosIn,
     RatiosOut,
+    RootsIn,
     RootsOut,
     SquaresOut,
     SumOut,
@@ -31,31 +32,34 @@ api = Api(
 TOO_BIG = [413, 422]
 
 # The operations that take {"numbers": [...]} and answer {name: result}.
-ON_NUMBERS: dict[str, tuple[str, Callable[[Sequence[Any]], Any], type[BaseModel]]] = {
-    "sum": ("Sum", arithmetic.total, SumOut),
-    "product": ("Product", arithmetic.product, ProductOut),
-    "squares": ("Square of each number", arithmetic.squares, SquaresOut),
+ON_NUMBERS: dict[
+    str, tuple[str, Callable[[Sequence[Any]], Any], type[NumbersIn | RootsIn], type[BaseModel]]
+] = {
+    "sum": ("Sum", arithmetic.total, NumbersIn, SumOut),
+    "product": ("Product", arithmetic.product, NumbersIn, ProductOut),
+    "squares": ("Square of each number", arithmetic.squares, NumbersIn, SquaresOut),
     "roots": (
         "Square root of each number (a negative one is a 400 naming its index)",
         arithmetic.roots,
+        RootsIn,
         RootsOut,
     ),
 }
 
 
 def _on_numbers(name: str, compute: Callable[[Sequence[Any]], Any]) -> Handler:
-    async def handler(request: web.Request, body: NumbersIn) -> web.Response:
+    async def handler(request: web.Request, body: NumbersIn | RootsIn) -> web.Response:
         return json_response({name: compute(body.numbers)})
 
     handler.__name__ = f"calc_{name}"  # the OpenAPI operationId
     return handler
 
 
-for _name, (_summary, _compute, _response) in ON_NUMBERS.items():
+for _name, (_summary, _compute, _body, _response) in ON_NUMBERS.items():
     api.post(
         f"/api/v1/calc/{_name}",
         summary=_summary,
-        body=NumbersIn,
+        body=_body,
         response=_response,
         errors=TOO_BIG,
     )(_on_numbers(_name, _compute))

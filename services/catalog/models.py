@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import MISSING, BaseModel, Field, StringConstraints
 
-from services.kit.api import Body, PageQuery
+from services.kit.api import Body, PageQuery, Patch, Query
 from services.kit.fields import Count, Id, Money, Name
 
 
@@ -31,29 +31,13 @@ class ProductIn(Body):
     brand_id: Id | None = None
 
 
-class ProductPatch(Body):
+class ProductPatch(Patch):
     """Some fields of a product; only brand_id may be set to null."""
 
-    name: Name | None = None
-    price: Money | None = None
-    quantity: Count | None = None
-    brand_id: Id | None = None
-
-    @field_validator("name", "price", "quantity", mode="before")
-    @classmethod
-    def not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
-
-    @model_validator(mode="after")
-    def not_empty(self) -> ProductPatch:
-        if not self.model_fields_set:
-            raise ValueError("give at least one of name, price, quantity, brand_id")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
+    name: Name | MISSING = MISSING
+    price: Money | MISSING = MISSING
+    quantity: Count | MISSING = MISSING
+    brand_id: Id | MISSING | None = MISSING
 
 
 class Product(BaseModel):
@@ -80,6 +64,10 @@ ReservationId = Annotated[
 class ReservationIn(Body):
     reservation_id: ReservationId
     quantity: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class ReservationPath(Query):
+    reservation_id: ReservationId
 
 
 class Reservation(BaseModel):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from services.kit.api import Api, Page, PageQuery, created, json_response, no_content, page, path_id
-from services.kit.errors import not_found, validation_error
+from services.kit.errors import not_found
 from services.kit.keys import DB_POOL
 
 from . import store
@@ -19,6 +18,7 @@ from .models import (
     ProductQuery,
     Reservation,
     ReservationIn,
+    ReservationPath,
 )
 
 api = Api("catalog", title="Agora catalog", description="Brands, and products with their stock.")
@@ -125,15 +125,6 @@ async def delete_product(request: web.Request) -> web.Response:
 RESERVATION_PATH = "/api/v1/products/{id}/reservations/{reservation_id}"
 
 
-def reservation_id(request: web.Request) -> str:
-    """The path's reservation id, held to the same rule as the body's."""
-    text = request.match_info["reservation_id"]
-    try:
-        return ReservationIn.model_validate({"reservation_id": text, "quantity": 1}).reservation_id
-    except ValidationError as error:
-        raise validation_error(error, location="path") from None
-
-
 @api.post(
     "/api/v1/products/{id}/reservations",
     summary="Reserve stock (idempotent on reservation_id)",
@@ -157,9 +148,15 @@ async def reserve(request: web.Request, body: ReservationIn) -> web.Response:
     return response
 
 
-@api.get(RESERVATION_PATH, summary="Get a reservation", response=Reservation, errors=[404])
-async def get_reservation(request: web.Request) -> web.Response:
-    product_id, rid = path_id(request), reservation_id(request)
+@api.get(
+    RESERVATION_PATH,
+    summary="Get a reservation",
+    path_params=ReservationPath,
+    response=Reservation,
+    errors=[404],
+)
+async def get_reservation(request: web.Request, path_params: ReservationPath) -> web.Response:
+    product_id, rid = path_id(request), path_params.reservation_id
     reservation = await store.get_reservation(request.app[DB_POOL], product_id, rid)
     if reservation is None:
         raise not_found("Reservation", rid)
@@ -169,11 +166,12 @@ async def get_reservation(request: web.Request) -> web.Response:
 @api.delete(
     RESERVATION_PATH,
     summary="Release a reservation (idempotent)",
+    path_params=ReservationPath,
     response=Reservation,
     errors=[404],
 )
-async def release(request: web.Request) -> web.Response:
+async def release(request: web.Request, path_params: ReservationPath) -> web.Response:
     """Gives the stock back once; repeats answer the same. Releasing a reservation that
     was never made records it as released, so it can no longer be made."""
-    product_id, rid = path_id(request), reservation_id(request)
+    product_id, rid = path_id(request), path_params.reservation_id
     return json_response(await store.release(request.app[DB_POOL], product_id, rid))

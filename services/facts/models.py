@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 from services.kit.api import Query
 
 MAX_AMOUNT = 500
 
 
-def _digits_only(value: object) -> object:
-    # pydantic would also read " 5", "+5", "5.0" and "1_0" as integers.
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-        raise ValueError(f"must be a whole number from 1 to {MAX_AMOUNT}, in digits")
-    return value
-
-
-Digits = Annotated[int, BeforeValidator(_digits_only)]
-
-
 class AmountQuery(Query):
-    amount: Digits = Field(ge=1, le=MAX_AMOUNT, description=f"how many facts, 1 to {MAX_AMOUNT}")
+    """The amount, in the query string or the path."""
+
+    amount: int = Field(ge=1, le=MAX_AMOUNT, description=f"how many facts, 1 to {MAX_AMOUNT}")
 
 
 class CatFacts(BaseModel):

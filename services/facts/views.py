@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from services.kit.api import Api, json_response
-from services.kit.errors import ApiError, validation_error
+from services.kit.errors import ApiError
 from services.kit.keys import HTTP_CLIENT
 
 from .fetch import Limits, fetch_facts
@@ -36,13 +35,15 @@ async def cats(request: web.Request, query: AmountQuery) -> web.Response:
     return await answer(request, query.amount)
 
 
-@api.get("/api/v1/cats/{amount}", summary="N cat facts", response=CatFacts, errors=[502])
-async def cats_by_path(request: web.Request) -> web.Response:
-    try:
-        amount = AmountQuery.model_validate(dict(request.match_info)).amount
-    except ValidationError as error:
-        raise validation_error(error, location="path") from None
-    return await answer(request, amount)
+@api.get(
+    "/api/v1/cats/{amount}",
+    summary="N cat facts",
+    path_params=AmountQuery,
+    response=CatFacts,
+    errors=[502],
+)
+async def cats_by_path(request: web.Request, path_params: AmountQuery) -> web.Response:
+    return await answer(request, path_params.amount)
 
 
 async def answer(request: web.Request, amount: int) -> web.Response:

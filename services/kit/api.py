@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from .errors import ApiError, field_error, validation_error
 from .faults import NO_FAULTS, Faults
@@ -33,16 +41,76 @@ MAX_PAGE_SIZE = 100
 JSON_TYPES = ("application/json",)
 
 
+def _integral_float(value: Any) -> Any:
+    # JSON Schema's integer is a number without a fraction: 3.0 is the integer 3.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]+(\.0+)?")
+
+
+def _integer_text(value: Any) -> Any:
+    # What a client writes for an integer in a URL: digits, perhaps a sign or ".0";
+    # not the " 5", "+5" or "1_0" that int() would read as well.
+    if isinstance(value, str):
+        if not _INTEGER_TEXT.fullmatch(value):
+            raise PydanticCustomError("int_parsing", "Input should be an integer, in digits")
+        return int(value.split(".")[0])
+    return value
+
+
+def _wrap_integers(schema: Any, before: Callable[[Any], Any]) -> Any:
+    """The core schema with `before` run ahead of every integer in it."""
+    if isinstance(schema, list):
+        return [_wrap_integers(item, before) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("type") == "int":
+        return core_schema.no_info_before_validator_function(before, schema)
+    return {key: _wrap_integers(value, before) for key, value in schema.items()}
+
+
 class Body(BaseModel):
-    """Base for request bodies: JSON types are not coerced, unknown fields are errors."""
+    """Base for request bodies: JSON types are not coerced, unknown fields are errors.
+    Integers are JSON Schema's, which the document states: 3.0 is accepted as 3."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[BaseModel], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return _wrap_integers(handler(source), _integral_float)
+
 
 class Query(BaseModel):
-    """Base for query strings: values arrive as text, so they are converted."""
+    """Base for query strings and path parameters: values arrive as text, so they are
+    converted; an integer is written in digits."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[BaseModel], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return _wrap_integers(handler(source), _integer_text)
+
+
+class Patch(Body):
+    """Base for PATCH bodies: the fields given change, at least one must be. Declare
+    each field `T | MISSING = MISSING` (pydantic.MISSING): omitted, it is left alone;
+    `T | MISSING | None` where null is a value the field may be set to."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Patch:
+        if not self.model_fields_set:
+            raise ValueError(f"give at least one of {', '.join(type(self).model_fields)}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class PageQuery(Query):
@@ -122,6 +190,17 @@ def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
         raise validation_error(error, location="query") from None
 
 
+def read_path(request: web.Request, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate(dict(request.match_info))
+    except ValidationError as error:
+        raise validation_error(error, location="path") from None
+
+
+# A path parameter named id or *_id without a model of its own (Endpoint.path_params).
+ID_PARAMETER = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
 def path_id(request: web.Request, name: str = "id") -> int:
     """A positive integer path parameter; anything else is a 400 naming it."""
     text = request.match_info[name]
@@ -135,6 +214,30 @@ def path_id(request: web.Request, name: str = "id") -> int:
             ],
         )
     return int(text)
+
+
+# A documented request header (Endpoint.headers): 1 to 200 printable ASCII characters,
+# no space at either end (HTTP drops those).
+MAX_HEADER_LENGTH = 200
+HEADER_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+HEADER_PARAMETER = {"type": "string", "maxLength": MAX_HEADER_LENGTH, "pattern": HEADER_PATTERN}
+_HEADER_VALUE = re.compile(HEADER_PATTERN)
+
+
+def header_value(request: web.Request, name: str) -> str | None:
+    """A documented header's value, None when absent; a 400 naming it when malformed."""
+    value = request.headers.get(name)
+    if value is not None and not (
+        len(value) <= MAX_HEADER_LENGTH and _HEADER_VALUE.fullmatch(value)
+    ):
+        rule = f"1 to {MAX_HEADER_LENGTH} printable ASCII characters"
+        raise ApiError(
+            400,
+            f"{name} must be {rule}",
+            code="validation_error",
+            details=[field_error(name, rule, "string_pattern_mismatch", "header")],
+        )
+    return value
 
 
 # ---------------------------------------------------------------- route table
@@ -157,6 +260,7 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
     description: str = ""
     websocket: bool = False  # handler(request, Connection), called once the upgrade is done
+    path_params: type[BaseModel] | None = None  # path parameters other than ids (a Query)
 
 
 @dataclass
@@ -186,6 +290,7 @@ class Api:
         errors: Sequence[int] = (),
         timeout: float | None = DEFAULT,
         headers: Sequence[tuple[str, str]] = (),
+        path_params: type[BaseModel] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -201,6 +306,7 @@ class Api:
                     tuple(errors),
                     timeout,
                     tuple(headers),
+                    path_params=path_params,
                 )
             )
             return handler
@@ -267,15 +373,18 @@ class Api:
 
 
 def _bind(endpoint: Endpoint) -> Handler:
-    """The aiohttp handler: parses body and query into the declared models first."""
+    """The aiohttp handler: parses path, query and body into the declared models first."""
     if endpoint.websocket:
         return socket_handler(openapi_path(endpoint.path), endpoint.handler)  # type: ignore[arg-type]
     handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
-    if body_model is None and query_model is None:
+    path_model = endpoint.path_params
+    if body_model is None and query_model is None and path_model is None:
         return handler
 
     async def parse_then_handle(request: web.Request) -> web.StreamResponse:
         kwargs: dict[str, Any] = {}
+        if path_model is not None:
+            kwargs["path_params"] = read_path(request, path_model)
         if query_model is not None:
             kwargs["query"] = read_query(request, query_model)
         if body_model is not None:

@@ -95,9 +95,11 @@ def create_app(
         # After the drain and with the listener closed, before the cleanup contexts.
         app.on_shutdown.append(sockets.close_all)
 
-    instrumentation.add(app, "GET", "/healthz", handle_healthz)
-    instrumentation.add(app, "GET", "/readyz", handle_readyz)
-    instrumentation.add(app, "GET", "/metrics", metrics_handler(metrics))
+    # Probes and scrapes come every few seconds: counted in the metrics, and given an
+    # access line only when they fail, so the log shows the traffic that matters.
+    instrumentation.add(app, "GET", "/healthz", handle_healthz, log_success=False)
+    instrumentation.add(app, "GET", "/readyz", handle_readyz, log_success=False)
+    instrumentation.add(app, "GET", "/metrics", metrics_handler(metrics), log_success=False)
     add_docs_routes(app, api, instrumentation)
     api.add_routes(app, instrumentation, Faults.from_settings(settings))
     instrumentation.add_catch_all(app)  # last: it matches every path

@@ -1,35 +1,125 @@
-"""Field types shared by the services' schemas."""
+"""Field types shared by the services' schemas.
+
+Each type validates a request value and states the same rule in the OpenAPI document
+(a pattern, bounds, the JSON types it takes), so that a tool that generates requests
+from the document (tests/contract) and the service agree on what is valid.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainValidator, StringConstraints
+from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from .api import MAX_ID
 
+# ---------------------------------------------------------------- names
 
-def _printable(text: str) -> str:
-    # PostgreSQL text cannot hold NUL, and control characters in names are never meant.
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
-        raise ValueError("must not contain control characters")
+# Control characters are never meant in a name (and PostgreSQL text cannot hold NUL);
+# whitespace around a name is dropped. Both sets are spelled out rather than written
+# \s or \p{Cc}, whose meaning differs between Python, Rust (pydantic) and ECMAScript
+# (the OpenAPI document's regex dialect).
+_CONTROL = r"\x00-\x1f\x7f"
+_BLANK_RANGES = ((0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A))
+_BLANK_RANGES += ((0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000))
+_BLANK = "".join(
+    f"\\u{start:04x}" + (f"-\\u{end:04x}" if end != start else "") for start, end in _BLANK_RANGES
+)
+_BLANK_CHARS = "".join(chr(c) for start, end in _BLANK_RANGES for c in range(start, end + 1))
+NAME_PATTERN = f"^[^{_CONTROL}]*[^{_CONTROL}{_BLANK}][^{_CONTROL}]*$"
+NAME_MAX_LENGTH = 200
+_NAME = re.compile(NAME_PATTERN)
+
+
+def _name(text: str) -> str:
+    if not _NAME.fullmatch(text):
+        raise PydanticCustomError(
+            "name_invalid", "must have a visible character and no control characters"
+        )
+    return text.strip(_BLANK_CHARS)
+
+
+# At most 200 characters as sent (the document's maxLength); stored without the
+# whitespace around it.
+Name = Annotated[
+    str,
+    Field(max_length=NAME_MAX_LENGTH, json_schema_extra={"pattern": NAME_PATTERN}),
+    AfterValidator(_name),
+]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+# An email address as most mail systems take it: a dot-atom local part, a domain of
+# letters, digits and hyphens with a top-level name. The pattern is the whole rule,
+# stated as such in the document: "format: email" means something else to every
+# validator (quoted local parts, IP literals, special-use names such as .test).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = rf"^{_ATOM}(\.{_ATOM})*@({_LABEL}\.)+[A-Za-z]{{2,63}}$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def _email(text: str) -> str:
+    if not _EMAIL.fullmatch(text):
+        raise PydanticCustomError("email", "must be an email address like ana@example.com")
     return text
 
 
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(_printable),
+Email = Annotated[
+    str, Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}), AfterValidator(_email)
 ]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]  # PostgreSQL integer
+
+# ---------------------------------------------------------------- money
+
+MONEY_MAX = Decimal("9999999999.99")  # NUMERIC(12, 2)
+CENT = Decimal("0.01")
+MONEY_STRING = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+_MONEY_STRING = re.compile(MONEY_STRING)
+_MONEY_RULE = f"from 0 to {MONEY_MAX}, at most 2 decimal places"
+
+
+def _money(value: object) -> Decimal:
+    """A JSON number or a decimal string, exact. A float is read as it is spelled
+    (10.1 is 10.1, not the binary fraction nearest to it), as a JSON reader would."""
+    if isinstance(value, str):
+        if not _MONEY_STRING.fullmatch(value):
+            raise PydanticCustomError(
+                "money_string", "must be a decimal string like 19.99: {rule}", {"rule": _MONEY_RULE}
+            )
+        amount = Decimal(value)
+    elif isinstance(value, float) and math.isfinite(value):
+        amount = Decimal(repr(value))
+    elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        amount = Decimal(value)
+    else:
+        raise PydanticCustomError("money_type", "must be a number or a decimal string")
+    if not 0 <= amount <= MONEY_MAX or amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
+        raise PydanticCustomError("money_range", "must be {rule}", {"rule": _MONEY_RULE})
+    return amount.quantize(CENT) + 0  # + 0: -0.00 becomes 0.00
+
+
 Money = Annotated[
     Decimal,
-    Field(ge=0, max_digits=12, decimal_places=2, description="exact, at most 2 decimal places"),
+    PlainValidator(_money),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                # multipleOf on the number as written: 19.99 is a multiple of 0.01
+                {"type": "number", "minimum": 0, "maximum": float(MONEY_MAX), "multipleOf": 0.01},
+                {"type": "string", "pattern": MONEY_STRING},
+            ],
+            "description": f"exact: a number or a decimal string, {_MONEY_RULE}",
+            "examples": ["19.99"],
+        },
+        mode="validation",
+    ),
 ]
+
+# ---------------------------------------------------------------- numbers
 
 # Exact integers up to ~2467 digits: well below the 4300 digits past which JSON parsers
 # (and int <-> str) refuse them, and small enough that arithmetic on them stays quick.
@@ -53,3 +143,17 @@ def _finite_number(value: object) -> int | float:
 # A finite JSON number, as it came: an int stays an exact int, a float a float.
 # Booleans, strings, null, NaN and Infinity are refused.
 Number = Annotated[int | float, PlainValidator(_finite_number, json_schema_input_type=int | float)]
+
+
+def _non_negative_number(value: object) -> int | float:
+    number = _finite_number(value)
+    if number < 0:
+        raise PydanticCustomError("greater_than_equal", "must not be negative")
+    return number
+
+
+NonNegativeNumber = Annotated[
+    int | float,
+    PlainValidator(_non_negative_number),
+    WithJsonSchema({"type": "number", "minimum": 0}, mode="validation"),
+]

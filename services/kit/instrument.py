@@ -90,12 +90,14 @@ class Instrumentation:
         *,
         route: str | None = None,
         timeout: float | None = DEFAULT,
+        log_success: bool = True,
     ) -> AbstractRoute:
         """Register a route whose handler runs instrumented. `route` is its metrics
         label (the path template by default); a `timeout` of None means no deadline
-        (streams, WebSockets)."""
+        (streams, WebSockets); `log_success=False` writes access lines for its errors
+        only (probes and scrapes: their metrics count them all)."""
         timeout = self.request_timeout if timeout is DEFAULT else timeout
-        wrapped = self.wrap(handler, route or path, timeout)
+        wrapped = self.wrap(handler, route or path, timeout, log_success=log_success)
         return app.router.add_route(method, path, wrapped)
 
     def add_catch_all(self, app: web.Application) -> None:
@@ -103,7 +105,9 @@ class Instrumentation:
         catch_all = self.add(app, "*", "/{path:.*}", unmatched, route=UNMATCHED)
         app[CATCH_ALL] = catch_all.resource
 
-    def wrap(self, handler: Handler, template: str, timeout: float | None) -> Handler:
+    def wrap(
+        self, handler: Handler, template: str, timeout: float | None, *, log_success: bool = True
+    ) -> Handler:
         metrics, access_log, readiness = self.metrics, self.access_log, self.readiness
         ids, max_body_bytes = self.ids, self.max_body_bytes
         due, finish = self.deadlines.due, self.deadlines.finish
@@ -173,9 +177,10 @@ class Instrumentation:
                 metrics.in_flight -= 1
                 elapsed = perf_counter() - start
                 metrics.observe(request.method, template, status, elapsed)
-                access_log.record(
-                    request_id, request.method, request.path, template, status, elapsed
-                )
+                if log_success or status >= 400:
+                    access_log.record(
+                        request_id, request.method, request.path, template, status, elapsed
+                    )
                 request_context.reset(token)
 
         instrumented.__name__ = getattr(handler, "__name__", "handler")

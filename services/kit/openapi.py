@@ -1,23 +1,80 @@
-"""OpenAPI 3.1 from the declared endpoints, and Swagger UI served by the service itself."""
+"""OpenAPI 3.1 from the declared endpoints, and Swagger UI served by the service itself.
+
+Swagger UI 5 (it reads OpenAPI 3.1) comes from the swagger-ui-py package, whose static
+files are served from the service's own routes: no CDN, nothing fetched at run time.
+"""
 
 from __future__ import annotations
 
 import html
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import orjson
-import swagger_ui_bundle
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
-from .api import Api, Endpoint, ErrorBody, openapi_path, path_parameters
+from .api import (
+    HEADER_PARAMETER,
+    ID_PARAMETER,
+    Api,
+    Endpoint,
+    ErrorBody,
+    openapi_path,
+    path_parameters,
+)
 from .errors import code_for
-from .instrument import Instrumentation
+from .instrument import REQUEST_ID_HEADER, Instrumentation
 
 REF = "#/components/schemas/{model}"
-SWAGGER_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def _swagger_ui_static() -> Path:
+    # Found without importing swagger_ui, whose import pulls in jinja2 and PyYAML for
+    # the framework integrations we do not use.
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+SWAGGER_ASSETS = _swagger_ui_static()
+# Every answer carries the request id; a created resource its address.
+RESPONSE_HEADERS = {
+    REQUEST_ID_HEADER: {
+        "description": "the request's id: the caller's, or one made for it",
+        "schema": {"type": "string"},
+        "required": True,
+    }
+}
+LOCATION_HEADER = {
+    "Location": {
+        "description": "the created resource",
+        "schema": {"type": "string"},
+        "required": True,
+    }
+}
+
+
+class DocumentSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, made to say exactly what the models accept."""
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        # pydantic states a key pattern as patternProperties, which leaves keys that do
+        # not match free to hold anything; the model refuses those keys.
+        json_schema = super().dict_schema(schema)
+        patterns = json_schema.pop("patternProperties", None)
+        if patterns:
+            ((pattern, values),) = patterns.items()
+            json_schema["propertyNames"] = {
+                **json_schema.get("propertyNames", {}),
+                "pattern": pattern,
+            }
+            json_schema["additionalProperties"] = values
+        return json_schema
 
 
 def build_openapi(api: Api) -> dict[str, Any]:
@@ -27,7 +84,9 @@ def build_openapi(api: Api) -> dict[str, Any]:
             models.append((endpoint.body, "validation"))
         if isinstance(endpoint.response, type) and issubclass(endpoint.response, BaseModel):
             models.append((endpoint.response, "serialization"))
-    refs, top = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
+    refs, top = models_json_schema(
+        list(dict.fromkeys(models)), ref_template=REF, schema_generator=DocumentSchema
+    )
     schemas = top.get("$defs", {})
 
     def schema_of(model: Any, mode: str) -> dict[str, Any]:
@@ -35,7 +94,9 @@ def build_openapi(api: Api) -> dict[str, Any]:
             return {}
         if (model, mode) in refs:
             return refs[(model, mode)]
-        schema = TypeAdapter(model).json_schema(mode=mode, ref_template=REF)
+        schema = TypeAdapter(model).json_schema(
+            mode=mode, ref_template=REF, schema_generator=DocumentSchema
+        )
         schemas.update(schema.pop("$defs", {}))
         return schema
 
@@ -54,26 +115,50 @@ def build_openapi(api: Api) -> dict[str, Any]:
     }
 
 
+# What a WebSocket handshake sends (RFC 6455); without it the route answers 400, so the
+# document says so.
+WEBSOCKET_HANDSHAKE = [
+    {"name": name, "in": "header", "required": True, "schema": schema}
+    for name, schema in (
+        ("Upgrade", {"type": "string", "enum": ["websocket"]}),
+        ("Connection", {"type": "string", "enum": ["Upgrade"]}),
+        ("Sec-WebSocket-Key", {"type": "string", "pattern": "^[A-Za-z0-9+/]{22}==$"}),
+        ("Sec-WebSocket-Version", {"type": "string", "enum": ["13"]}),
+    )
+]
+
+
+def _parameters_of(model: type[BaseModel], where: str) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF, schema_generator=DocumentSchema)
+    required = set(schema.get("required", []))
+    return [
+        {
+            "name": name,
+            "in": where,
+            "required": where == "path" or name in required,
+            "description": prop.get("description", ""),
+            "schema": {k: v for k, v in prop.items() if k not in ("description", "title")},
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
 def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) -> dict[str, Any]:
+    path_model = endpoint.path_params
+    modelled = _parameters_of(path_model, "path") if path_model is not None else []
+    by_name = {parameter["name"]: parameter for parameter in modelled}
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-        if name.endswith("id")
-        else {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        by_name.get(name)
+        or {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": ID_PARAMETER if name.endswith("id") else {"type": "string"},
+        }
         for name in path_parameters(endpoint.path)
     ]
     if endpoint.query is not None:
-        query_schema = endpoint.query.model_json_schema(ref_template=REF)
-        required = set(query_schema.get("required", []))
-        for name, prop in query_schema.get("properties", {}).items():
-            parameters.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": name in required,
-                    "description": prop.get("description", ""),
-                    "schema": {k: v for k, v in prop.items() if k != "description"},
-                }
-            )
+        parameters += _parameters_of(endpoint.query, "query")
     for name, description in endpoint.headers:
         parameters.append(
             {
@@ -81,9 +166,11 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
                 "in": "header",
                 "required": False,
                 "description": description,
-                "schema": {"type": "string", "maxLength": 200},
+                "schema": HEADER_PARAMETER,
             }
         )
+    if endpoint.websocket:
+        parameters += WEBSOCKET_HANDSHAKE
     responses: dict[str, Any] = {}
     if endpoint.websocket:
         responses["101"] = {
@@ -91,9 +178,12 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             " the upgrade headers is a 400)"
         }
     elif endpoint.status == 204:
-        responses["204"] = {"description": "No content"}
+        responses["204"] = {"description": "No content", "headers": RESPONSE_HEADERS}
     else:
-        success: dict[str, Any] = {"description": "OK" if endpoint.status == 200 else "Created"}
+        success: dict[str, Any] = {
+            "description": "OK" if endpoint.status == 200 else "Created",
+            "headers": RESPONSE_HEADERS | (LOCATION_HEADER if endpoint.status == 201 else {}),
+        }
         if endpoint.response is not None:
             success["content"] = {
                 "application/json": {"schema": schema_of(endpoint.response, "serialization")}
@@ -107,6 +197,7 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
     for status in sorted(error_statuses):
         responses[str(status)] = {
             "description": code_for(status),
+            "headers": RESPONSE_HEADERS,
             "content": {"application/json": {"schema": error_schema}},
         }
     operation: dict[str, Any] = {
@@ -128,6 +219,7 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
 
 _DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="icon" type="image/png" href="{assets}/favicon-32x32.png">
 <link rel="stylesheet" href="{assets}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="{assets}/swagger-ui-bundle.js"></script>
@@ -148,6 +240,7 @@ SWAGGER_FILES = {
     "swagger-ui.css": "text/css",
     "swagger-ui-bundle.js": "application/javascript",
     "swagger-ui-standalone-preset.js": "application/javascript",
+    "favicon-32x32.png": "image/png",
 }
 
 

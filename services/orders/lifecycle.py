@@ -129,7 +129,7 @@ async def place(app: web.Application, body: OrderIn, key: str | None) -> tuple[O
         if order["status"] != "pending":
             return outcome(order), True
         # pending: the attempt that holds the key died (or is still running): resume.
-    prices = await reserve_all(app, order, prefix="items." if body.items is not None else "")
+    prices = await reserve_all(app, order, prefix="items." if body.has_items else "")
     confirmed = await store.confirm(db, order, prices)
     if confirmed is None:  # a parallel attempt confirmed it, or someone aborted it
         current = await store.get(db, order["id"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.kit.api import Api, Page, created, json_response, page, path_id
-from services.kit.errors import ApiError, not_found
+from services.kit.api import Api, Page, created, header_value, json_response, page, path_id
+from services.kit.errors import not_found
 from services.kit.keys import DB_POOL
 
 from . import lifecycle, store
@@ -18,28 +18,6 @@ api = Api(
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 200
-
-
-def idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not 0 < len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise ApiError(
-            400,
-            f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-            code="validation_error",
-            details=[
-                {
-                    "field": IDEMPOTENCY_HEADER,
-                    "location": "header",
-                    "message": f"1 to {MAX_KEY_LENGTH} printable ASCII characters",
-                    "type": "string_pattern_mismatch",
-                }
-            ],
-        )
-    return key
 
 
 @api.post(
@@ -60,7 +38,7 @@ def idempotency_key(request: web.Request) -> str | None:
 async def place_order(request: web.Request, body: OrderIn) -> web.Response:
     """All items or none: a missing product is a 404, short stock a 409 naming the
     product, and every reservation already made is released."""
-    key = idempotency_key(request)
+    key = header_value(request, IDEMPOTENCY_HEADER)
     order, replayed = await lifecycle.place(request.app, body, key)
     response = created(store.public(order), f"/api/v1/orders/{order['id']}")
     if replayed:

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from services.kit.api import Body, Query
-from services.kit.fields import Number
+from services.kit.fields import NonNegativeNumber
 
-from .dag import STEP_NAME
+from .dag import RUN_INPUT, STEP_NAME
+from .operations import FIELDS
 
-StepName = Annotated[str, StringConstraints(pattern=STEP_NAME.pattern)]
+
+def _not_the_input(name: str) -> str:
+    if name == RUN_INPUT:
+        raise PydanticCustomError("step_name", "a step may not be named {name}", {"name": name})
+    return name
+
+
+StepName = Annotated[
+    str,
+    StringConstraints(pattern=STEP_NAME.pattern),
+    AfterValidator(_not_the_input),
+    Field(json_schema_extra={"not": {"const": RUN_INPUT}}),
+]
+OpName = Literal[tuple(FIELDS)]  # type: ignore[valid-type]
 Milliseconds = Annotated[int, Field(ge=1, le=300_000)]
 MAX_CATS = 500  # what facts serves in one call
 
 
 class StepIn(Body):
-    op: str = Field(
+    op: OpName = Field(
         description="sum, product, squares, roots, ratios, quotient (calc), facts, "
         "factcheck, or wait {ms}",
         examples=["sum"],
@@ -26,7 +41,6 @@ class StepIn(Body):
         default_factory=dict,
         description='the operation\'s input; {"$ref": "input.<field>"} or '
         '{"$ref": "<step>.<field>"} anywhere in it stands for that value',
-        examples=[{"numbers": {"$ref": "input.numbers"}}],
     )
     timeout_ms: Milliseconds | None = Field(None, description="default: the service's")
 
@@ -61,7 +75,8 @@ class RunOut(BaseModel):
 
 
 class StatsIn(Body):
-    numbers: Annotated[list[Number], Field(min_length=1)]
+    # Their square roots are taken, so none may be negative.
+    numbers: Annotated[list[NonNegativeNumber], Field(min_length=1)]
 
 
 class StatsOut(BaseModel):

@@ -45,11 +45,13 @@ class Runner:
 
 
 def _at_most(name: str, value: float, limit: float) -> None:
+    # A 422, not a 400: the limit is this deployment's setting, not a rule of the API
+    # its document could state.
     if value > limit:
         raise ApiError(
-            400,
+            422,
             f"{name} is at most {limit:g} on this service",
-            code="validation_error",
+            code="over_service_limit",
             details=[field_error(name, f"must be at most {limit:g}", "less_than_equal")],
         )
 

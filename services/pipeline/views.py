@@ -37,7 +37,7 @@ def run_answer(graph: dict[str, Step], result: RunResult) -> dict[str, Any]:
     summary="Run a graph of steps; answers each step's output or error and its times",
     body=RunIn,
     response=RunOut,
-    errors=[413],
+    errors=[413, 422],
 )
 async def create_run(request: web.Request, body: RunIn) -> web.Response:
     graph = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from services.kit.api import Body, PageQuery
-from services.kit.fields import Name
+from services.kit.fields import Email, Name
 
 Age = Annotated[int, Field(ge=0, le=150)]
 ADULT_AGE = 18
@@ -17,7 +17,7 @@ ADULT_AGE = 18
 class UserIn(Body):
     name: Name
     age: Age
-    email: Annotated[EmailStr, Field(max_length=254)] | None = None
+    email: Email | None = None
 
 
 class User(BaseModel):

@@ -40,6 +40,14 @@ class Stack:
     def start(self, name: str) -> None:
         supervisorctl(self.layout, "start", program(name), check=False)
 
+    def start_ready(self, names: list[str]) -> None:
+        """Start the replicas, then wait until each runs and answers its readiness."""
+        for name in names:
+            self.start(name)
+        for name in names:
+            self.wait_running(name)
+            self.wait_ready(self.port(name))
+
     def wait_running(
         self, name: str, *, other_than: int | None = None, patience: float = 60
     ) -> int:

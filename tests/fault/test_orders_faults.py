@@ -212,11 +212,7 @@ def test_catalog_down_is_a_quick_503_and_orders_recover_by_themselves(stack, ago
             assert elapsed < timeout, f"answered after {elapsed:.2f} s"
         assert agora.get("/api/v1/orders", params={"limit": 1}).status_code == 200
     finally:
-        for name in catalogs:
-            stack.start(name)
-    for name in catalogs:
-        stack.wait_running(name)
-        stack.wait_ready(stack.port(name))
+        stack.start_ready(catalogs)
 
     def placed() -> httpx.Response | None:
         resp = agora.post("/api/v1/orders", json={"product_id": product, "quantity": 1})

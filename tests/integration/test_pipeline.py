@@ -22,12 +22,21 @@ def test_stats_flow(agora):
 
 
 def test_stats_flow_passes_calc_errors_on(agora):
+    resp = agora.post("/api/v1/pipeline/stats", json={"numbers": [0, 0]})
+    assert resp.status_code == 422
+    assert resp.json()["error"] == "quotient: Cannot divide by zero"
+    # a negative number is refused by stats' own document, before any step runs
     resp = agora.post("/api/v1/pipeline/stats", json={"numbers": [4, -1]})
     assert resp.status_code == 400
-    assert resp.json()["error"].startswith("roots: Cannot take the square root")
-    resp = agora.post("/api/v1/pipeline/stats", json={"numbers": [3, -3]})
-    assert resp.status_code == 422  # roots fails too, but quotient comes first in the graph
-    assert resp.json()["error"] == "quotient: Cannot divide by zero"
+    assert [d["field"] for d in resp.json()["details"]] == ["numbers.1"]
+
+
+def test_a_step_carries_calcs_error(agora):
+    body = {"steps": {"r": {"op": "roots", "input": {"numbers": [4, -1]}}}}
+    run = agora.post("/api/v1/pipeline/runs", json=body).json()
+    assert run["status"] == "failed"
+    error = run["steps"]["r"]["error"]
+    assert error["status"] == 400 and error["details"][0]["field"] == "numbers.1"
 
 
 def test_custom_graph(agora):

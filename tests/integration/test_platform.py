@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 import time
 
 import httpx
@@ -106,3 +109,69 @@ def test_traffic_spreads_over_replicas_and_counters_grow(agora, prometheus):
     # at least ours: requests of earlier tests may still be on their way into Prometheus
     assert sum(grown.values()) >= requests, grown
     assert all(count > 0 for count in grown.values()), f"a replica got nothing: {grown}"
+
+
+# ---------------------------------------------------------------- the ingress' own answers
+
+ERROR_SHAPE = {"error", "code", "details"}
+
+
+@pytest.mark.parametrize("path", ["/no/such/prefix", "/api/v1/nothing", "/api/v1/products2"])
+def test_an_unknown_prefix_is_404_in_shape_with_an_id(agora, path):
+    # nginx answers it itself, or the service of "/" (realtime's landing page) does
+    resp = agora.get(path, headers={"X-Request-ID": "it-nginx-1"})
+    assert resp.status_code == 404
+    assert set(resp.json()) == ERROR_SHAPE and resp.json()["code"] == "not_found"
+    assert resp.headers["X-Request-ID"] == "it-nginx-1"
+    made = agora.get(path)
+    assert len(made.headers["X-Request-ID"]) == 32  # nginx's $request_id, passed on
+
+
+def test_an_unusable_request_id_is_replaced_at_the_ingress(agora):
+    resp = agora.get("/api/v1/products", headers={"X-Request-ID": "x" * 500})
+    assert resp.status_code == 200
+    assert resp.headers["X-Request-ID"] != "x" * 500 and len(resp.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT"])
+def test_a_method_the_ingress_refuses_is_405_in_shape_with_allow(agora_url, method):
+    # nginx refuses these itself, before any route: the service never sees them.
+    answer = raw_request(agora_url, f"{method} /api/v1/products HTTP/1.1\r\nHost: a\r\n\r\n")
+    status, headers, body = answer
+    assert status == 405, answer
+    assert "GET" in headers["allow"] and "POST" in headers["allow"]
+    assert json.loads(body)["code"] == "method_not_allowed"
+    assert headers["x-request-id"]
+
+
+def test_a_body_above_the_ingress_limit_is_413_in_shape(agora_url):
+    # Declared, not sent: nginx refuses on the header, before reading the body.
+    request = (
+        "POST /api/v1/products HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {65 * 1024 * 1024}\r\n\r\n"
+    )
+    status, headers, body = raw_request(agora_url, request)
+    assert status == 413
+    assert json.loads(body)["code"] == "payload_too_large" and headers["x-request-id"]
+
+
+def raw_request(base_url: str, request: str) -> tuple[int, dict[str, str], str]:
+    """One request written by hand (methods and headers httpx would not send as such)."""
+    url = httpx.URL(base_url)
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.decode().partition("\r\n\r\n")
+    status_line, *lines = head.split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def length(data: bytes) -> int:
+    match = re.search(rb"\r\ncontent-length:\s*(\d+)", data.partition(b"\r\n\r\n")[0], re.I)
+    return int(match[1]) if match else 0

@@ -137,10 +137,14 @@ async def test_an_integer_beyond_the_bound_is_400_naming_it(client):
 
 async def test_negative_roots_are_400_naming_each_index(client):
     error = await call(client, "roots", {"numbers": [4, -1, 9, -0.5]}, 400)
-    assert error["error"] == (
-        "Cannot take the square root of a negative number: numbers[1], numbers[3]"
-    )
+    assert error["error"] == "Invalid body: numbers.1, numbers.3"
     assert fields(error) == ["numbers.1", "numbers.3"]
+    assert {d["message"] for d in error["details"]} == {"must not be negative"}
+    # and the document says so, for the clients generated from it
+    doc = await (await client.get("/api/v1/calc/openapi.json")).json()
+    body = doc["paths"]["/api/v1/calc/roots"]["post"]["requestBody"]["content"]
+    roots_in = doc["components"]["schemas"][body["application/json"]["schema"]["$ref"][21:]]
+    assert roots_in["properties"]["numbers"]["items"] == {"type": "number", "minimum": 0}
 
 
 async def test_ratios_round_must_be_a_small_integer(client):

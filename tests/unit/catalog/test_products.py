@@ -129,6 +129,50 @@ async def test_patch_may_clear_the_brand_but_not_the_name(client):
     assert (await resp.json())["details"][0]["field"] == "name"
 
 
+# PATCH reads a price as POST and PUT do (it once refused every one: issue 18).
+PRICES = [
+    (10, "10.00"),
+    ("10", "10.00"),
+    ("10.5", "10.50"),
+    (10.5, "10.50"),
+    (19.99, "19.99"),
+    (0, "0.00"),
+    ("0.01", "0.01"),
+    (9999999999.99, "9999999999.99"),
+    ("9999999999.99", "9999999999.99"),
+    (-0.0, "0.00"),
+]
+BAD_PRICES = [-0.01, "-1", 10.555, "10.555", 10000000000, "1e2", " 10", "10.", ".5", "abc", True,
+              None, [], "1_0", "\uff11"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("price", "stored"), PRICES)
+async def test_patch_sets_the_price(client, price, stored):
+    created = await create(client)
+    resp = await client.patch(f"/api/v1/products/{created['id']}", json={"price": price})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["price"] == stored
+    put = await client.put(f"/api/v1/products/{created['id']}", json={**LAPTOP, "price": price})
+    assert (await put.json())["price"] == stored
+
+
+@pytest.mark.parametrize("price", BAD_PRICES)
+async def test_patch_refuses_a_bad_price_and_changes_nothing(client, price):
+    created = await create(client)
+    resp = await client.patch(f"/api/v1/products/{created['id']}", json={"price": price})
+    assert resp.status == 400, await resp.text()
+    assert [d["field"] for d in (await resp.json())["details"]] == ["price"]
+    assert await (await client.get(f"/api/v1/products/{created['id']}")).json() == created
+
+
+async def test_integral_float_is_an_integer_quantity(client):
+    # JSON Schema, and so the OpenAPI document, reads 816.0 as the integer 816.
+    created = await create(client, quantity=816.0)
+    assert created["quantity"] == 816
+    resp = await client.patch(f"/api/v1/products/{created['id']}", json={"quantity": 3.0})
+    assert (await resp.json())["quantity"] == 3
+
+
 async def test_empty_patch_is_400(client):
     created = await create(client)
     resp = await client.patch(f"/api/v1/products/{created['id']}", json={})

@@ -245,7 +245,8 @@ async def test_near_the_deadline_it_answers_with_what_arrived(facts_client, upst
 # ---------------------------------------------------------------- bad amounts
 
 
-BAD_AMOUNTS = ["0", "-1", str(MAX_AMOUNT + 1), "abc", "1.5", "5.0", " 5", "+5", "1_0",
+# In digits (the document's integer): not " 5", "+5" or "1_0", which int() would read.
+BAD_AMOUNTS = ["0", "-1", str(MAX_AMOUNT + 1), "abc", "1.5", " 5", "+5", "1_0",
                "\uff15", "", "9" * 5000]  # fmt: skip
 
 
@@ -274,6 +275,13 @@ async def test_bad_amount_in_path_is_a_400(facts_client, upstream, amount):
         "type": body["details"][0]["type"],
     }
     assert upstream.calls == 0
+
+
+async def test_an_integral_float_is_an_integer(facts_client, upstream):
+    # JSON Schema's integer: 2.0 is 2, as the OpenAPI document reads it.
+    client = await facts_client()
+    body = await get_cats(client, "2.0")
+    assert body["requested"] == 2
 
 
 async def test_missing_amount_is_a_400(facts_client, upstream):

@@ -252,6 +252,23 @@ async def test_access_log_line_per_request(client, capfd):
     assert line["status"] == 200 and line["duration_ms"] >= 0 and line["logger"] == "access"
 
 
+async def test_probes_and_scrapes_are_counted_not_logged_unless_they_fail(client, capfd):
+    def count(route: str, status: str) -> float:
+        labels = {"service": "sample", "method": "GET", "route": route, "status": status}
+        return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+    before = count("/healthz", "200"), count("/readyz", "503")
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await client.get(path, headers={"X-Request-ID": "probe-ok"})).status == 200
+    client.app[READINESS].draining = True  # readiness now fails: that one is written
+    assert (await client.get("/readyz", headers={"X-Request-ID": "probe-bad"})).status == 503
+    client.app[ACCESS_LOG].flush()
+    out = capfd.readouterr().out
+    assert "probe-ok" not in out and "probe-bad" in out
+    client.app[REQUEST_METRICS].flush()
+    assert (count("/healthz", "200"), count("/readyz", "503")) == (before[0] + 1, before[1] + 1)
+
+
 async def test_sampling_keeps_every_error(aiohttp_client, capfd):
     client = await aiohttp_client(create_app(settings(access_log_sample=0.0)))
     await client.get("/api/v1/sample/hello", headers={"X-Request-ID": "ok-1"})
