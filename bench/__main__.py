@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "pipeline", "cats", "orders", "realtime", "canary"]
+BENCHMARKS = ["kit", "pipeline", "cats", "orders", "realtime", "auth", "canary"]
 
 
 def main(argv: list[str]) -> None:

@@ -174,6 +174,11 @@ class Layout:
         return self.run_dir / "secrets.json"
 
     @property
+    def auth_dir(self) -> Path:
+        """The token keypair: private.pem (users only) and public.pem (every verifier)."""
+        return self.run_dir / "auth"
+
+    @property
     def rules_dir(self) -> Path:
         """Rules rendered from values.yaml (the SLO objectives); the others are the chart's."""
         return self.run_dir / "rules"

@@ -82,6 +82,10 @@ def replica_env(
         env["DATABASE_URL"] = dsns[workload.name]
     if workload.redis:
         env["REDIS_URL"] = layout.redis_url
+    if workload.auth in ("verify", "sign"):
+        env["AUTH_PUBLIC_KEY_FILE"] = str(layout.auth_dir / "public.pem")
+    if workload.auth == "sign":
+        env["AUTH_PRIVATE_KEY_FILE"] = str(layout.auth_dir / "private.pem")
     env.update(upstream_env(workload, service_urls))
     return env
 

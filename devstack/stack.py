@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 from supervisor.xmlrpc import SupervisorTransport
 
+from services.kit.auth import write_keypair
+
 from . import canary, monitoring, postgres, render
 from .layout import Layout, Replica
 from .topology import REPO, Workload, docs_path, ingress_target, workloads
@@ -126,6 +128,18 @@ def load_secrets(layout: Layout, services: list[Workload]) -> dict[str, str]:
     return secrets
 
 
+def ensure_auth_keys(layout: Layout) -> None:
+    """The Ed25519 keypair of the bearer tokens, made once and kept (like the passwords):
+    private.pem readable by its owner only, given to the services with `auth: sign`;
+    public.pem to every service with `auth: verify` (render.replica_env)."""
+    private, public = layout.auth_dir / "private.pem", layout.auth_dir / "public.pem"
+    if private.exists() and public.exists():
+        return
+    write_keypair(layout.auth_dir)
+    layout.auth_dir.chmod(0o700)
+    say(f"generated the token keypair in {layout.auth_dir}")
+
+
 def prepare_dirs(layout: Layout) -> None:
     for sub in ("logs", "nginx/tmp", "redis", "prometheus-data", "metrics", "rules"):
         (layout.run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -182,6 +196,7 @@ def up(layout: Layout) -> None:
     if postgres.initdb(data_dir):
         say(f"initialised PostgreSQL in {data_dir}")
     secrets = load_secrets(layout, services)
+    ensure_auth_keys(layout)
     server = postgres.Server(layout.postgres_port, layout.socket_dir)
     write_configs(layout, services)
 

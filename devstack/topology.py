@@ -61,6 +61,7 @@ class Workload:
     websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
     redis: bool
+    auth: str  # none, verify (the public key) or sign (the private key too)
     upstreams: list[str]
     env: dict[str, str]
     probes: dict[str, str]
@@ -142,6 +143,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 websockets=list(spec.get("websockets", [])),
                 postgres=bool(spec.get("postgres")),
                 redis=bool(spec.get("redis")),
+                auth=str(spec.get("auth", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),

@@ -24,11 +24,12 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from .auth import REQUIRED, Auth, authenticate
 from .errors import ApiError, field_error, validation_error
 from .faults import NO_FAULTS, Faults
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
-from .keys import SETTINGS
+from .keys import SETTINGS, TOKEN_VERIFIER
 from .websocket import SocketHandler, socket_handler
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -258,6 +259,7 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     timeout: float | None = DEFAULT  # None: no deadline (streams); DEFAULT: REQUEST_TIMEOUT
     headers: tuple[tuple[str, str], ...] = ()  # documented request headers: (name, description)
+    auth: Auth = None  # REQUIRED or OPTIONAL: the handler gets `caller` (services.kit.auth)
     description: str = ""
     websocket: bool = False  # handler(request, Connection), called once the upgrade is done
     path_params: type[BaseModel] | None = None  # path parameters other than ids (a Query)
@@ -291,6 +293,7 @@ class Api:
         timeout: float | None = DEFAULT,
         headers: Sequence[tuple[str, str]] = (),
         path_params: type[BaseModel] | None = None,
+        auth: Auth = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -306,6 +309,7 @@ class Api:
                     tuple(errors),
                     timeout,
                     tuple(headers),
+                    auth,
                     path_params=path_params,
                 )
             )
@@ -373,16 +377,21 @@ class Api:
 
 
 def _bind(endpoint: Endpoint) -> Handler:
-    """The aiohttp handler: parses path, query and body into the declared models first."""
+    """The aiohttp handler: authenticates the caller (if the route says so), then parses
+    path, query and body into the declared models."""
     if endpoint.websocket:
         return socket_handler(openapi_path(endpoint.path), endpoint.handler)  # type: ignore[arg-type]
     handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
     path_model = endpoint.path_params
-    if body_model is None and query_model is None and path_model is None:
+    auth, required = endpoint.auth, endpoint.auth == REQUIRED
+    if body_model is None and query_model is None and path_model is None and auth is None:
         return handler
 
     async def parse_then_handle(request: web.Request) -> web.StreamResponse:
         kwargs: dict[str, Any] = {}
+        if auth is not None:
+            verifier = request.app[TOKEN_VERIFIER]
+            kwargs["caller"] = authenticate(request, verifier, required=required)
         if path_model is not None:
             kwargs["path_params"] = read_path(request, path_model)
         if query_model is not None:

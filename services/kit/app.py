@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from aiohttp import web
 
 from .api import Api
+from .auth import signer_from, verifier_from
 from .background import every
 from .config import KitSettings
 from .db import postgres_ctx
@@ -22,6 +23,8 @@ from .keys import (
     READINESS,
     REQUEST_METRICS,
     SETTINGS,
+    TOKEN_SIGNER,
+    TOKEN_VERIFIER,
     WEBSOCKETS,
 )
 from .logs import AccessLog
@@ -59,6 +62,12 @@ def create_app(
         raise MissingSetting("DATABASE_URL", f"by {settings.service_name}")
     if redis and not settings.redis_url:
         raise MissingSetting("REDIS_URL", f"by {settings.service_name}")
+    if any(endpoint.auth for endpoint in api.endpoints) and not settings.auth_public_key_file:
+        raise MissingSetting(
+            "AUTH_PUBLIC_KEY_FILE", f"by {settings.service_name}: routes of it need a user"
+        )
+    verifier = verifier_from(settings)
+    signer = signer_from(settings, verifier)
 
     metrics = RequestMetrics(settings.service_name)
     access_log = AccessLog(settings.service_name, sample=settings.access_log_sample)
@@ -79,6 +88,10 @@ def create_app(
     app[REQUEST_METRICS] = metrics
     app[ACCESS_LOG] = access_log
     app[INSTRUMENTATION] = instrumentation
+    if verifier is not None:
+        app[TOKEN_VERIFIER] = verifier
+    if signer is not None:
+        app[TOKEN_SIGNER] = signer
     if api.has_websockets:
         sockets = Sockets(
             settings.service_name,

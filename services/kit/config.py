@@ -66,6 +66,15 @@ class KitSettings(BaseSettings):
     breaker_failures: int = Field(5, ge=1, le=1000, description="failures that open it")
     breaker_cooldown: float = Field(5.0, gt=0, le=600, description="seconds before a probe")
 
+    # Bearer tokens (services.kit.auth): every service that checks them has the public key;
+    # only the one that issues them (users) has the private key.
+    auth_public_key_file: str | None = Field(None, description="PEM public key(s) or certificate")
+    auth_private_key_file: str | None = Field(None, description="PEM Ed25519 private key")
+    auth_issuer: str = Field("agora-users", min_length=1, max_length=200)
+    auth_audience: str = Field("agora", min_length=1, max_length=200)
+    auth_token_ttl: int = Field(3600, ge=60, le=30 * 86400, description="seconds a token lasts")
+    auth_leeway: float = Field(30.0, ge=0, le=600, description="clock skew allowed on exp")
+
     # Fault injection (services.kit.faults): off unless set, for making a bad canary.
     fault_error_rate: float = Field(0.0, ge=0, le=1, description="share answered 500")
     fault_latency_ms: float = Field(0.0, ge=0, le=60_000, description="added before handling")

@@ -20,6 +20,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # The server shutting down or killing the session under a query (57P01, 57P02):
+    # a restart or a failover, waited out like any outage.
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
 )
 STARTUP_PATIENCE = 30.0  # seconds a starting worker waits for the database
 

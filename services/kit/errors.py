@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 CODES: Mapping[int, str] = {
     400: "bad_request",
+    401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",

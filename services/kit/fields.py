@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -157,3 +158,43 @@ NonNegativeNumber = Annotated[
     PlainValidator(_non_negative_number),
     WithJsonSchema({"type": "number", "minimum": 0}, mode="validation"),
 ]
+
+
+def comma_separated(
+    item: str, *, max_items: int, convert: Callable[[str], Any], description: str
+) -> Any:
+    """A query parameter holding 1 to `max_items` comma-separated values, each matching
+    the regular expression `item`, as a tuple of `convert(value)` in the order given,
+    repeats dropped (`?ids=3,1,2`). Documented as a string with that pattern."""
+    pattern = f"^{item}(,{item}){{0,{max_items - 1}}}$"
+    matcher = re.compile(pattern)
+
+    def parse(value: object) -> tuple[Any, ...]:
+        if not isinstance(value, str) or not matcher.fullmatch(value):
+            raise PydanticCustomError(
+                "comma_list", "must be 1 to {count} comma-separated values", {"count": max_items}
+            )
+        try:
+            return tuple(dict.fromkeys(convert(part) for part in value.split(",")))
+        except ValueError as error:
+            raise PydanticCustomError("comma_list", str(error)) from None
+
+    schema = {"type": "string", "pattern": pattern, "description": description}
+    return Annotated[tuple, PlainValidator(parse), WithJsonSchema(schema)]
+
+
+def _id(text: str) -> int:
+    value = int(text)
+    if value > MAX_ID:
+        raise ValueError(f"ids must be at most {MAX_ID}")
+    return value
+
+
+MAX_IDS = 100
+# ?ids=1,2,3: batch lookups (users, posts), at most MAX_IDS.
+IdList = comma_separated(
+    r"[1-9][0-9]{0,18}",
+    max_items=MAX_IDS,
+    convert=_id,
+    description=f"up to {MAX_IDS} ids, comma-separated",
+)

@@ -19,6 +19,12 @@ ACCESS_LOG = web.AppKey("access_log", "AccessLog")
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", "aioredis.Redis")
 HTTP_CLIENT = web.AppKey("http_client", "HttpClient")
+# services.kit.events.consuming: one StreamConsumer per stream the service consumes.
+EVENT_CONSUMERS = web.AppKey("event_consumers", list)
+# services.kit.auth: what checks bearer tokens (every service with a public key) and
+# what issues them (the service given the private key: users).
+TOKEN_VERIFIER = web.AppKey("token_verifier", "TokenVerifier")
+TOKEN_SIGNER = web.AppKey("token_signer", "TokenSigner")
 WEBSOCKETS = web.AppKey("websockets", "Sockets")
 
 # The route that answers paths no other route matches (services.kit.instrument).

@@ -7,6 +7,11 @@ transaction, and recorded with a checksum in schema_migrations. A session-level 
 lock serialises runners, so two replicas (or two Jobs) starting at once apply each file
 exactly once; running it again applies nothing. `--seed` then runs the service's
 seed.sql, which must itself only insert into empty tables.
+
+A line `-- agora:include <name>` in a migration is replaced by the kit's SQL snippet
+services/kit/sql/<name>.sql (the outbox table, say: one definition for every service).
+The checksum covers the expanded text, so a snippet, like a migration, is never edited
+once applied: the runner refuses a database whose applied migration no longer matches.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -34,8 +40,23 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
+INCLUDE = re.compile(r"^--\s*agora:include\s+([a-z0-9_]+)\s*$", re.MULTILINE)
+
+
 class MigrationError(RuntimeError):
     pass
+
+
+def expand_includes(sql: str, where: str) -> str:
+    """The kit's snippets in place of their `-- agora:include <name>` lines."""
+
+    def snippet(match: re.Match[str]) -> str:
+        path = resources.files("services.kit") / "sql" / f"{match.group(1)}.sql"
+        if not path.is_file():
+            raise MigrationError(f"{where}: no kit snippet named {match.group(1)!r}")
+        return path.read_text().rstrip("\n")
+
+    return INCLUDE.sub(snippet, sql)
 
 
 @dataclass(frozen=True)
@@ -62,7 +83,8 @@ def load_migrations(service: str) -> list[Migration]:
         number, _, name = entry.name.removesuffix(".sql").partition("_")
         if not number.isdigit():
             raise MigrationError(f"{entry.name}: migration files are named NNNN_name.sql")
-        migrations.append(Migration(int(number), name, entry.read_text()))
+        sql = expand_includes(entry.read_text(), f"{service}/{entry.name}")
+        migrations.append(Migration(int(number), name, sql))
     migrations.sort(key=lambda m: m.version)
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):

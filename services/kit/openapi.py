@@ -26,6 +26,7 @@ from .api import (
     openapi_path,
     path_parameters,
 )
+from .auth import OPTIONAL, SECURITY_SCHEME
 from .errors import code_for
 from .instrument import REQUEST_ID_HEADER, Instrumentation
 
@@ -106,12 +107,15 @@ def build_openapi(api: Api) -> dict[str, Any]:
         operation = _operation(api, endpoint, schema_of, error_schema)
         paths.setdefault(openapi_path(endpoint.path), {})[endpoint.method.lower()] = operation
 
+    components: dict[str, Any] = {"schemas": schemas}
+    if any(endpoint.auth for endpoint in api.endpoints):
+        components["securitySchemes"] = BEARER_SCHEME
     return {
         "openapi": "3.1.0",
         "info": {"title": api.title, "version": api.version, "description": api.description},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": components,
     }
 
 
@@ -141,6 +145,22 @@ def _parameters_of(model: type[BaseModel], where: str) -> list[dict[str, Any]]:
         }
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+BEARER_SCHEME = {
+    SECURITY_SCHEME: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A token from POST /api/v1/auth/login (users), EdDSA-signed",
+    }
+}
+CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": 'Bearer realm="agora", with error="invalid_token" for a bad token',
+        "schema": {"type": "string"},
+    }
+}
 
 
 def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) -> dict[str, Any]:
@@ -194,12 +214,16 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
         error_statuses |= {400, 413, 415}
     if endpoint.query is not None or path_parameters(endpoint.path):
         error_statuses.add(400)
+    if endpoint.auth:
+        error_statuses.add(401)
     for status in sorted(error_statuses):
         responses[str(status)] = {
             "description": code_for(status),
             "headers": RESPONSE_HEADERS,
             "content": {"application/json": {"schema": error_schema}},
         }
+        if status == 401:
+            responses["401"]["headers"] = {**RESPONSE_HEADERS, **CHALLENGE}
     operation: dict[str, Any] = {
         "operationId": endpoint.handler.__name__,
         "summary": endpoint.summary,
@@ -207,6 +231,10 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
         "parameters": parameters,
         "responses": responses,
     }
+    if endpoint.auth:
+        bearer = {SECURITY_SCHEME: []}
+        # OPTIONAL: anonymous ({}) or with a token; a token that is sent must be valid.
+        operation["security"] = [{}, bearer] if endpoint.auth == OPTIONAL else [bearer]
     if endpoint.description:
         operation["description"] = endpoint.description
     if endpoint.body is not None:

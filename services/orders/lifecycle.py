@@ -71,12 +71,6 @@ UNSETTLED = Gauge(
     ("service",),
     multiprocess_mode="livemostrecent",
 )
-UNPUBLISHED = Gauge(
-    "orders_outbox_unpublished",
-    "Outbox events not yet published to the stream.",
-    ("service",),
-    multiprocess_mode="livemostrecent",
-)
 
 Order = dict[str, Any]
 
@@ -130,7 +124,7 @@ async def place(app: web.Application, body: OrderIn, key: str | None) -> tuple[O
             return outcome(order), True
         # pending: the attempt that holds the key died (or is still running): resume.
     prices = await reserve_all(app, order, prefix="items." if body.has_items else "")
-    confirmed = await store.confirm(db, order, prices)
+    confirmed = await store.confirm(db, app[SETTINGS].events_stream, order, prices)
     if confirmed is None:  # a parallel attempt confirmed it, or someone aborted it
         current = await store.get(db, order["id"])
         assert current is not None
@@ -268,7 +262,7 @@ async def _release_all(app: web.Application, order: Order) -> bool:
 
 async def cancel(app: web.Application, order_id: int) -> Order:
     """Cancel a created order and give its stock back, once; a repeat answers the same."""
-    order = await store.cancel(app[DB_POOL], order_id)
+    order = await store.cancel(app[DB_POOL], app[SETTINGS].events_stream, order_id)
     if order is None:
         raise not_found("Order", order_id)
     if not order["stock_returned"]:
@@ -316,7 +310,6 @@ async def settle_once(
             SETTLED.labels(settings.service_name, action).inc()
             settled += 1
     UNSETTLED.labels(settings.service_name).set(await store.unsettled_count(db))
-    UNPUBLISHED.labels(settings.service_name).set(await store.unpublished_count(db))
     return settled
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.kit.api import dumps
+from services.kit import outbox
 from services.kit.db import fetch_page
 
 Row = dict[str, Any]
@@ -24,7 +24,6 @@ ORDER_COLUMNS = (
 )
 VISIBLE = "status IN ('created', 'cancelled')"
 CENTS = Decimal("0.01")
-OUTBOX_CHANNEL = "outbox"  # NOTIFY channel that wakes the relays
 
 
 def line_total(item: Row) -> Decimal:
@@ -122,26 +121,16 @@ async def start(
             # The attempt holding the key was rolled back and let it go meanwhile: insert.
 
 
-def event_payload(order: Row) -> str:
+def event_payload(order: Row) -> Row:
     """An event carries the order as the API shows it; the time of the change is the
     event's own (occurred_at), so the order's updated_at is left out."""
     shown = public(order)
     del shown["updated_at"]
-    return dumps(shown).decode()
+    return shown
 
 
-async def write_event(conn: asyncpg.Connection, event_type: str, order: Row) -> None:
-    """The event of a change, in the change's own transaction; wakes the relay."""
-    await conn.execute(
-        "INSERT INTO outbox (event_type, order_id, payload) VALUES ($1, $2, $3::jsonb)",
-        event_type,
-        order["id"],
-        event_payload(order),
-    )
-    await conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
-
-
-# One statement, so one round trip and atomic: the status, the prices, the event.
+# One statement, so one round trip and atomic: the status, the prices, the event (in the
+# kit's outbox; pg_notify wakes the relay on commit, as outbox.write would).
 _CONFIRM = f"""
 WITH confirmed AS (
     UPDATE orders SET status = 'created', total = $2, updated_at = now()
@@ -152,14 +141,16 @@ WITH confirmed AS (
     FROM confirmed, unnest($3::numeric[]) WITH ORDINALITY AS p (price, line)
     WHERE order_items.order_id = confirmed.id AND order_items.line = p.line - 1
 ), event AS (
-    INSERT INTO outbox (event_type, order_id, payload)
-    SELECT 'order.created', id, $4::jsonb FROM confirmed
+    INSERT INTO {outbox.OUTBOX_COLUMNS}
+    SELECT $5, 'order.created', id::text, $4::jsonb FROM confirmed
 )
-SELECT updated_at, pg_notify('{OUTBOX_CHANNEL}', '') FROM confirmed
+SELECT updated_at, pg_notify('{outbox.CHANNEL}', '') FROM confirmed
 """
 
 
-async def confirm(db: asyncpg.Pool, order: Row, prices: Sequence[Decimal]) -> Row | None:
+async def confirm(
+    db: asyncpg.Pool, stream: str, order: Row, prices: Sequence[Decimal]
+) -> Row | None:
     """pending -> created, with the unit prices its reservations answered (one per line)
     and its order.created event. None if the order is no longer pending."""
     items = [
@@ -167,7 +158,8 @@ async def confirm(db: asyncpg.Pool, order: Row, prices: Sequence[Decimal]) -> Ro
     ]
     total = sum((line_total(item) for item in items), Decimal("0.00"))
     confirmed = {**order, "status": "created", "total": total, "items": items}
-    row = await db.fetchrow(_CONFIRM, order["id"], total, list(prices), event_payload(confirmed))
+    payload = outbox.encode_payload(event_payload(confirmed))
+    row = await db.fetchrow(_CONFIRM, order["id"], total, list(prices), payload, stream)
     if row is None:
         return None
     return {**confirmed, "updated_at": row["updated_at"]}
@@ -216,7 +208,7 @@ async def list_visible(
 # ---------------------------------------------------------------- cancelling
 
 
-async def cancel(db: asyncpg.Pool, order_id: int) -> Row | None:
+async def cancel(db: asyncpg.Pool, stream: str, order_id: int) -> Row | None:
     """created -> cancelled with its order.cancelled event; a cancelled order as it is.
     None if there is no such (visible) order."""
     async with db.acquire() as conn, conn.transaction():
@@ -228,7 +220,7 @@ async def cancel(db: asyncpg.Pool, order_id: int) -> Row | None:
         if row is not None:
             order = await _one(conn, row)
             assert order is not None
-            await write_event(conn, "order.cancelled", order)
+            await outbox.write(conn, stream, "order.cancelled", order["id"], event_payload(order))
             return order
         row = await conn.fetchrow(
             f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 AND status = 'cancelled'",
@@ -273,10 +265,3 @@ async def unsettled_count(db: asyncpg.Pool) -> int:
         "SELECT count(*) FROM orders WHERE status IN ('pending', 'aborting')"
         " OR (status = 'cancelled' AND NOT stock_returned)"
     )
-
-
-# ---------------------------------------------------------------- outbox
-
-
-async def unpublished_count(db: asyncpg.Pool) -> int:
-    return await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")

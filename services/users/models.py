@@ -3,30 +3,65 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from services.kit.api import Body, PageQuery
-from services.kit.fields import Email, Name
+from services.kit.fields import Email, IdList, Name, comma_separated
 
 Age = Annotated[int, Field(ge=0, le=150)]
 ADULT_AGE = 18
+USERNAME_PATTERN = r"[A-Za-z0-9_.-]{3,30}"
+Username = Annotated[
+    str,
+    StringConstraints(pattern=f"^{USERNAME_PATTERN}$"),
+    Field(description="3 to 30 of A-Z a-z 0-9 _ . -; unique whatever the case"),
+]
+# Long enough for a passphrase, short enough that hashing it is never a burden.
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+MAX_BATCH = 100
+UsernameList = comma_separated(
+    USERNAME_PATTERN,
+    max_items=MAX_BATCH,
+    convert=str.lower,
+    description=f"up to {MAX_BATCH} usernames, comma-separated (any case)",
+)
 
 
 class UserIn(Body):
+    """A user. With `username` and `password` it is a social account, which can log in
+    and whose age is optional; without them, age is required."""
+
     name: Name
-    age: Age
+    age: Age | None = None
     email: Email | None = None
+    username: Username | None = None
+    password: Password | None = Field(None, description="8 to 128 characters; never shown")
 
 
 class User(BaseModel):
     id: int
     name: str
-    age: int
+    age: int | None
     email: str | None
+    username: str | None = Field(description="null for a user without an account")
     created_at: datetime
 
 
 class UserQuery(PageQuery):
     min_age: Age | None = None
+    username: Username | None = Field(None, description="the user with this username, any case")
+    ids: IdList | None = Field(None, description=f"up to {MAX_BATCH} ids: these users, in order")
+    usernames: UsernameList | None = None
+
+
+class LoginIn(Body):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=30)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds from now")

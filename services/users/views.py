@@ -1,23 +1,57 @@
-"""HTTP handlers of users."""
+"""HTTP handlers of users: users and social accounts, login, lookups for other services."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from services.kit.api import Api, Page, PageQuery, created, json_response, page, path_id
-from services.kit.errors import not_found
-from services.kit.keys import DB_POOL
+from services.kit.auth import REQUIRED, Caller, unauthorized
+from services.kit.errors import ApiError, field_error, not_found
+from services.kit.keys import DB_POOL, SETTINGS, TOKEN_SIGNER
+from services.kit.ratelimit import Limit, client_address
 
 from . import store
-from .models import ADULT_AGE, User, UserIn, UserQuery
+from .keys import LOGIN_LIMITER, PASSWORDS
+from .models import ADULT_AGE, LoginIn, Token, User, UserIn, UserQuery
 
-api = Api("users", title="Agora users", description="Users, and which of them are adults.")
+api = Api(
+    "users",
+    title="Agora users",
+    description="Users and social accounts (username and password), login tokens, lookups.",
+)
+WRONG_CREDENTIALS = "Invalid username or password"
 
 
-@api.get("/api/v1/users", summary="List users", query=UserQuery, response=Page[User])
+def _bad(field: str, message: str, kind: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid body: {field}",
+        code="validation_error",
+        details=[field_error(field, message, kind)],
+    )
+
+
+@api.get("/api/v1/users", summary="List or look up users", query=UserQuery, response=Page[User])
 async def list_users(request: web.Request, query: UserQuery) -> web.Response:
+    """`ids` or `usernames` look up a batch (at most 100, in the order asked, missing
+    ones left out; limit and offset do not apply); otherwise a page, filtered by
+    `min_age` and `username`."""
+    db = request.app[DB_POOL]
+    if query.ids is not None and query.usernames is not None:
+        raise ApiError(
+            400,
+            "Give ids or usernames, not both",
+            code="validation_error",
+            details=[field_error("usernames", "not with ids", "exclusive", "query")],
+        )
+    if query.ids is not None:
+        items = await store.users_by_id(db, query.ids)
+        return page(items, len(items))
+    if query.usernames is not None:
+        items = await store.users_by_username(db, query.usernames)
+        return page(items, len(items))
     items, total = await store.list_users(
-        request.app[DB_POOL], query.limit, query.offset, query.min_age
+        db, query.limit, query.offset, query.min_age, query.username
     )
     return page(items, total)
 
@@ -35,6 +69,16 @@ async def list_adults(request: web.Request, query: PageQuery) -> web.Response:
     return page(items, total)
 
 
+@api.get(
+    "/api/v1/users/me", summary="The signed-in user", response=User, errors=[404], auth=REQUIRED
+)
+async def get_me(request: web.Request, caller: Caller) -> web.Response:
+    user = await store.get_user(request.app[DB_POOL], caller.id)
+    if user is None:
+        raise not_found("User", caller.id)
+    return json_response(user)
+
+
 @api.get("/api/v1/users/{id}", summary="Get a user", response=User, errors=[404])
 async def get_user(request: web.Request) -> web.Response:
     user_id = path_id(request)
@@ -45,8 +89,68 @@ async def get_user(request: web.Request) -> web.Response:
 
 
 @api.post(
-    "/api/v1/users", summary="Create a user", body=UserIn, response=User, status=201, errors=[409]
+    "/api/v1/users",
+    summary="Create a user or a social account",
+    body=UserIn,
+    response=User,
+    status=201,
+    errors=[409],
 )
 async def create_user(request: web.Request, body: UserIn) -> web.Response:
-    user = await store.create_user(request.app[DB_POOL], body.name, body.age, body.email)
+    """With `username` and `password`: an account that can log in (age optional).
+    Without: a user with a required age. A taken username (any case) or email: 409."""
+    if body.username is not None and body.password is None:
+        raise _bad("password", "required with a username", "missing")
+    if body.password is not None and body.username is None:
+        raise _bad("username", "required with a password", "missing")
+    if body.username is None and body.age is None:
+        raise _bad("age", "required for a user without a username", "missing")
+    password_hash = None
+    if body.password is not None:
+        password_hash = await request.app[PASSWORDS].hash(body.password)
+    user = await store.create_user(
+        request.app[DB_POOL],
+        request.app[SETTINGS].events_stream,
+        name=body.name,
+        age=body.age,
+        email=body.email,
+        username=body.username,
+        password_hash=password_hash,
+    )
     return created(user, f"/api/v1/users/{user['id']}")
+
+
+@api.post(
+    "/api/v1/auth/login",
+    summary="Log in: a bearer token for a username and password",
+    body=LoginIn,
+    response=Token,
+    errors=[401, 429, 503],
+)
+async def login(request: web.Request, body: LoginIn) -> web.Response:
+    """Wrong credentials are a 401 with the same message, and about the same time,
+    whether the username exists or not. Failed attempts are limited per username and
+    per client (429 with Retry-After)."""
+    app, settings = request.app, request.app[SETTINGS]
+    username = body.username.lower()
+    client = client_address(request, settings.trusted_proxies)
+    by_user = Limit(f"login-failures:user:{username}", settings.login_max_failures_per_username)
+    by_client = Limit(f"login-failures:client:{client}", settings.login_max_failures_per_client)
+    limiter, passwords = app[LOGIN_LIMITER], app[PASSWORDS]
+    await limiter.attempt([by_user, by_client])
+    account = await store.credentials(app[DB_POOL], username)
+    stored = account["password_hash"] if account else None
+    if not await passwords.verify(stored, body.password):
+        raise unauthorized(WRONG_CREDENTIALS, code="invalid_credentials")
+    assert account is not None and stored is not None
+    await limiter.forgive(reset=[by_user.key], give_back=[by_client.key])
+    if passwords.needs_rehash(stored):
+        await store.replace_hash(
+            app[DB_POOL], account["id"], stored, await passwords.hash(body.password)
+        )
+    signer = app[TOKEN_SIGNER]
+    token = signer.issue(account["id"], account["username"])
+    return json_response(
+        {"access_token": token, "token_type": "bearer", "expires_in": signer.ttl},
+        headers={"Cache-Control": "no-store"},  # a credential (RFC 6749 5.1)
+    )

@@ -23,7 +23,13 @@ from devstack.postgres import Server
 from .conftest import Rendered
 
 # What the platform decides differently on each side: where to listen and keep files.
-LOCAL_SETTINGS = ("BIND_HOST", "PORT", "PROMETHEUS_MULTIPROC_DIR")
+LOCAL_SETTINGS = (
+    "BIND_HOST",
+    "PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "AUTH_PUBLIC_KEY_FILE",
+    "AUTH_PRIVATE_KEY_FILE",
+)
 # Chart-only carriers of secrets (devstack embeds the password in the URL instead), and
 # the route table of the ingress's error backend (devstack's nginx answers those errors).
 CHART_ONLY = ("PGPASSWORD", "REDIS_PASSWORD", "INGRESS_ROUTES")

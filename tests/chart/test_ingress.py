@@ -8,8 +8,10 @@ from its rendered environment.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,15 +131,30 @@ def test_only_the_default_backend_knows_the_routes(rendered: Rendered) -> None:
 # ---------------------------------------------------------------- the answers themselves
 
 
+def mounted_key(rendered: Rendered, variable: str, directory: Path) -> str:
+    """The token key file a pod finds mounted (services/kit/auth.py), written locally."""
+    if variable == "AUTH_PUBLIC_KEY_FILE":
+        content = rendered.get("ConfigMap", "agora-auth-public")["data"]["public.pem"].encode()
+    else:
+        secret = rendered.get("Secret", "agora-auth-signing")["data"]["private.pem"]
+        content = base64.b64decode(secret)
+    path = directory / variable.lower()
+    path.write_bytes(content)
+    return str(path)
+
+
 @pytest.fixture
-def service_app(rendered: Rendered, aiohttp_client, monkeypatch):
-    """The app of one service, with its rendered environment; its pools and clients are
-    not started (the catch-all needs none)."""
+def service_app(rendered: Rendered, aiohttp_client, monkeypatch, tmp_path):
+    """The app of one service, with its rendered environment (and the key files its pod
+    would have mounted); its pools and clients are not started (the catch-all needs
+    none)."""
 
     async def start(name: str):
         deployment = rendered.get("Deployment", name)
         for key, value in rendered.env_of(deployment).items():
-            if key != "PROMETHEUS_MULTIPROC_DIR" and not value.startswith("secret:"):
+            if key in ("AUTH_PUBLIC_KEY_FILE", "AUTH_PRIVATE_KEY_FILE"):
+                monkeypatch.setenv(key, mounted_key(rendered, key, tmp_path))
+            elif key != "PROMETHEUS_MULTIPROC_DIR" and not value.startswith("secret:"):
                 monkeypatch.setenv(key, value.replace("$(REDIS_PASSWORD)", "secret"))
         command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
         assert command[0] == "agora-serve"  # the kit's catch-all answers

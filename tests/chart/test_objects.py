@@ -107,15 +107,22 @@ def test_pods_are_hardened(rendered: Rendered) -> None:
 
 
 def test_service_pods_run_as_the_image_user_with_scratch_dirs_only(rendered: Rendered) -> None:
+    """Writable: emptyDirs only. Besides them, read-only: the token keys (test_auth.py)."""
     for deployment in services_of(rendered).values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] >= 10000
         container = pod["containers"][0]
         volumes = {v["name"]: v for v in pod["volumes"]}
-        mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+        mounts = {
+            m["mountPath"]: volumes[m["name"]]
+            for m in container["volumeMounts"]
+            if not m.get("readOnly")
+        }
         metrics_dir = rendered.env_of(deployment)["PROMETHEUS_MULTIPROC_DIR"]
         assert set(mounts) == {"/tmp", metrics_dir}
         assert all("emptyDir" in volume for volume in mounts.values())
+        read_only = {m["name"] for m in container["volumeMounts"] if m.get("readOnly")}
+        assert read_only <= {"auth-public", "auth-signing"}
 
 
 def test_pods_spread_across_nodes(rendered: Rendered) -> None:

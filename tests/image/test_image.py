@@ -9,17 +9,20 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from devstack import postgres
 from devstack.topology import Workload, url_variable, workloads
+from services.kit.auth import write_keypair
 from tests.conftest import answers_ready, free_port, wait_until
 
 from .conftest import MEASUREMENTS, docker
 
 METRICS_DIR = "/run/agora/metrics"  # the Dockerfile's PROMETHEUS_MULTIPROC_DIR
+AUTH_DIR = "/etc/agora/auth"  # where the token keys are mounted, read-only
 UNREACHABLE = "http://127.0.0.1:9"  # upstreams: readiness never depends on them
 # The first test also builds the base image (debootstrap) and the image.
 pytestmark = pytest.mark.timeout(900)
@@ -32,6 +35,21 @@ def host_pid(container: str) -> int:
 def proc_status(pid: int) -> dict[str, str]:
     with open(f"/proc/{pid}/status") as status:
         return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+@pytest.fixture(scope="session")
+def auth_keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A token keypair the image's user can read through a read-only bind mount."""
+    directory = tmp_path_factory.mktemp("auth")
+    write_keypair(directory)
+    for path in (directory / "private.pem", directory / "public.pem"):
+        path.chmod(0o644)  # a throwaway key: owned by root here, read by uid 10001 there
+    directory.chmod(0o755)
+    return directory
+
+
+def auth_mount(workload: Workload, directory: Path) -> list[str]:
+    return [] if workload.auth == "none" else ["--volume", f"{directory}:{AUTH_DIR}:ro"]
 
 
 @pytest.fixture
@@ -53,13 +71,20 @@ def container_env(
         )
     if workload.redis:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    if workload.auth != "none":
+        env["AUTH_PUBLIC_KEY_FILE"] = f"{AUTH_DIR}/public.pem"
+    if workload.auth == "sign":
+        env["AUTH_PRIVATE_KEY_FILE"] = f"{AUTH_DIR}/private.pem"
     env.update({url_variable(upstream): UNREACHABLE for upstream in workload.upstreams})
     return env
 
 
 @pytest.fixture
 def container(
-    request: pytest.FixtureRequest, image: str, container_env: dict[str, str]
+    request: pytest.FixtureRequest,
+    image: str,
+    container_env: dict[str, str],
+    auth_keys_dir: Path,
 ) -> Iterator[tuple[str, str, Workload]]:
     """The running container's name and base URL; removed afterwards whatever happened."""
     workload: Workload = request.param
@@ -70,6 +95,7 @@ def container(
     docker(
         "run", "--detach", "--name", name, "--network", "host",
         "--read-only", "--tmpfs", "/tmp", "--tmpfs", METRICS_DIR,
+        *auth_mount(workload, auth_keys_dir),
         *env_args, image, *workload.command,
     )  # fmt: skip
     try:

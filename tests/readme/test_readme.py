@@ -1,10 +1,10 @@
 """The README's "The API" section is true, example by example.
 
-Every `curl` line of that section runs as written (through bash, with the section's
-variable lines such as `U=...`), against AGORA_URL instead of localhost:8080, in the
-order the README gives them, on the fresh stack `make integration` starts (the Makefile
-runs tests/readme before every other suite, as a newcomer runs the lines right after
-`make up`).
+Every `curl` line of that section runs as written (through bash, after the section's
+variable lines such as `U=...` that come before it), against AGORA_URL instead of
+localhost:8080, in the order the README gives them, on the fresh stack `make integration`
+starts (the Makefile runs tests/readme before every other suite, as a newcomer runs the
+lines right after `make up`).
 
 The convention, for whoever adds an example (docs/architecture.md says it too): a curl
 line shows its status and headers (`curl -si`), and the comment lines after it state
@@ -47,6 +47,7 @@ HEADER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):\s*(.+)$")
 class Example:
     command: str
     line: int
+    assignments: list[str] = field(default_factory=list)  # the variable lines before it
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     bodies: list[Any] = field(default_factory=list)
@@ -76,8 +77,8 @@ def parse_expected_json(text: str, line: int) -> Any:
         raise AssertionError(f"README line {line}: not JSON after `# ->`: {text}") from error
 
 
-def examples() -> tuple[list[str], list[Example]]:
-    """The section's variable lines and its curl examples, in order."""
+def examples() -> list[Example]:
+    """The section's curl examples, in order, each with the variable lines before it."""
     text = README.read_text()
     start = text.index(SECTION)
     end = text.find("\n## ", start + len(SECTION))
@@ -98,14 +99,14 @@ def examples() -> tuple[list[str], list[Example]]:
                 command = command[:-1] + " " + lines[index].strip()
                 index += 1
             command, _, more = command.partition(" # ")
-            example = Example(command.strip(), number)
+            example = Example(command.strip(), number, list(assignments))
             for comment in (trailing, more):
                 if comment:
                     add_expectation(example, "# " + comment)
             found.append(example)
         elif found and EXPECTATION.match(stripped):
             add_expectation(found[-1], stripped)
-    return assignments, found
+    return found
 
 
 def add_expectation(example: Example, comment: str) -> None:
@@ -168,7 +169,7 @@ def failures(example: Example, answer: tuple[int, dict[str, str], str]) -> list[
 
 
 def test_every_example_states_what_it_answers():
-    _, found = examples()
+    found = examples()
     assert len(found) >= 20, "the API section lost its examples"
     for example in found:
         assert example.status is not None, f"README line {example.line}: no `# -> STATUS`"
@@ -179,12 +180,12 @@ def test_every_example_states_what_it_answers():
 
 def test_every_example_answers_as_the_readme_says(agora_url):
     host = urlsplit(agora_url).netloc
-    assignments, found = examples()
+    found = examples()
     wrong = []
     for example in found:
         deadline = time.monotonic() + (EVENTUALLY_SECONDS if example.eventually else 0)
         while True:
-            answer = run(example.command, assignments, host)
+            answer = run(example.command, example.assignments, host)
             problems = failures(example, answer)
             if not problems or time.monotonic() >= deadline:
                 break

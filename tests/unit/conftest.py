@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
 from devstack import postgres
+from services.kit.auth import TokenSigner, write_keypair
 from services.kit.config import KitSettings, load_settings
 from services.kit.migrate import migrate
 
@@ -75,3 +79,45 @@ def refused_setting(monkeypatch, capsys, cls: type[KitSettings], variable: str, 
     with pytest.raises(SystemExit):
         load_settings(cls)
     return capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class AuthKeys:
+    """A keypair on disk, as devstack makes one: give `public_file` to a service as
+    AUTH_PUBLIC_KEY_FILE (and `private_file` as AUTH_PRIVATE_KEY_FILE to the signer), and
+    mint tokens for its tests with `token(user_id, username)`."""
+
+    public_file: str
+    private_file: str
+    signer: TokenSigner
+
+    def token(self, user_id: int, username: str = "someone", **issue: Any) -> str:
+        return self.signer.issue(user_id, username, **issue)
+
+    def header(self, user_id: int, username: str = "someone") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user_id, username)}"}
+
+
+def make_auth_keys(directory: Path) -> AuthKeys:
+    key = write_keypair(directory)
+    signer = TokenSigner(key, issuer="agora-users", audience="agora", ttl=3600)
+    return AuthKeys(str(directory / "public.pem"), str(directory / "private.pem"), signer)
+
+
+@pytest.fixture(scope="session")
+def auth_keys(tmp_path_factory: pytest.TempPathFactory) -> AuthKeys:
+    return make_auth_keys(tmp_path_factory.mktemp("auth"))
+
+
+async def until(condition, patience: float = 10.0):
+    """condition()'s first true value (awaited if it is a coroutine), polled."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not true after {patience} s")
+        await asyncio.sleep(0.02)

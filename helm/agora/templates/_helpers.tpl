@@ -444,3 +444,25 @@ spec:
     {{- end }}
   egress: []
 {{- end -}}
+
+{{/* ---------------------------------------------------------------- bearer tokens */}}
+
+{{/* The Secret with the token keypair (mounted by `auth: sign` services only) and the
+ConfigMap with its public half (mounted by every `auth: verify` or `sign` service). */}}
+{{- define "agora.auth.secretName" -}}
+{{- include "agora.componentName" (dict "root" . "component" "auth-signing") -}}
+{{- end -}}
+
+{{- define "agora.auth.publicName" -}}
+{{- include "agora.componentName" (dict "root" . "component" "auth-public") -}}
+{{- end -}}
+
+{{- define "agora.auth.dir" -}}/etc/agora/auth{{- end -}}
+{{- define "agora.auth.signingDir" -}}/etc/agora/auth-signing{{- end -}}
+
+{{/* "true" when some service verifies or signs tokens. */}}
+{{- define "agora.auth.used" -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- if ne $service.auth "none" -}}true{{- end -}}
+{{- end -}}
+{{- end -}}

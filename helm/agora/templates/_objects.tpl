@@ -23,6 +23,12 @@ env, replicas and image.
 {{- if .service.postgres -}}
 {{- $_ := set $env "DATABASE_URL" (include "agora.databaseUrl" (dict "root" $root "name" .name)) -}}
 {{- end -}}
+{{- if ne .service.auth "none" -}}
+{{- $_ := set $env "AUTH_PUBLIC_KEY_FILE" (printf "%s/public.pem" (include "agora.auth.dir" $root)) -}}
+{{- end -}}
+{{- if eq .service.auth "sign" -}}
+{{- $_ := set $env "AUTH_PRIVATE_KEY_FILE" (printf "%s/private.pem" (include "agora.auth.signingDir" $root)) -}}
+{{- end -}}
 {{- range .service.upstreams -}}
 {{- $upstream := get $.services . -}}
 {{- $_ := set $env (printf "%s_URL" (include "agora.envName" .)) (printf "http://%s:%v" . $upstream.port) -}}
@@ -162,8 +168,32 @@ spec:
             {{- include "agora.containerSecurityContext" $root | nindent 12 }}
           volumeMounts:
             {{- include "agora.scratchVolumeMounts" $root | nindent 12 }}
+            {{- if ne $service.auth "none" }}
+            - name: auth-public
+              mountPath: {{ include "agora.auth.dir" $root }}
+              readOnly: true
+            {{- end }}
+            {{- if eq $service.auth "sign" }}
+            - name: auth-signing
+              mountPath: {{ include "agora.auth.signingDir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "agora.scratchVolumes" $root | nindent 8 }}
+        {{- if ne $service.auth "none" }}
+        - name: auth-public
+          configMap:
+            name: {{ include "agora.auth.publicName" $root }}
+            defaultMode: 0444
+        {{- end }}
+        {{- if eq $service.auth "sign" }}
+        - name: auth-signing
+          secret:
+            secretName: {{ include "agora.auth.secretName" $root }}
+            defaultMode: 0440  # group-readable: the pod's fsGroup is the image's user
+            items:
+              - {key: private.pem, path: private.pem}
+        {{- end }}
 {{- end -}}
 
 {{- define "agora.service" -}}

@@ -44,8 +44,40 @@ async def test_second_run_applies_nothing(fresh_dsn):
 
 async def test_racing_runners_apply_each_file_once(fresh_dsn):
     results = await asyncio.gather(*(runner.migrate(fresh_dsn, "users") for _ in range(4)))
-    assert sorted(len(r) for r in results) == [0, 0, 0, 1]
-    assert await applied_versions(fresh_dsn) == [1]
+    assert sorted(len(r) for r in results) == [0, 0, 0, 2]
+    assert await applied_versions(fresh_dsn) == [1, 2]
+
+
+def test_a_kit_snippet_is_included_and_checksummed_with_the_migration():
+    accounts = runner.load_migrations("users")[1]
+    assert accounts.name == "accounts"
+    assert "CREATE TABLE outbox" in accounts.sql and not runner.INCLUDE.search(accounts.sql)
+    plain = runner.Migration(2, "accounts", accounts.sql.replace("CREATE TABLE outbox", "x"))
+    assert plain.checksum != accounts.checksum  # a changed snippet is a changed migration
+    with pytest.raises(runner.MigrationError, match="no kit snippet named 'nope'"):
+        runner.expand_includes("-- agora:include nope", "users/0003_x.sql")
+
+
+async def test_the_included_outbox_matches_the_one_orders_altered(databases):
+    """orders converted its own outbox (0002_kit_outbox.sql); users included the kit's.
+    Both must be the table the kit's relay reads."""
+
+    async def columns(dsn: str) -> list[tuple]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+                " WHERE table_name = 'outbox' ORDER BY column_name"
+            )
+            checks = await conn.fetchval(
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = 'outbox'::regclass"
+                " AND contype = 'c'"
+            )
+        finally:
+            await conn.close()
+        return [tuple(row) for row in rows] + [("checks", checks)]
+
+    assert await columns(databases["orders"]) == await columns(databases["users"])
 
 
 async def test_a_changed_migration_is_refused(fresh_dsn):

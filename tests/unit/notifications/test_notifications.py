@@ -32,13 +32,13 @@ def order_event(order_id: int, event_type="order.created", event_id=None, total=
     return {
         "event_id": event_id or str(uuid.uuid4()),
         "type": event_type,
-        "order_id": str(order_id),
+        "aggregate_id": str(order_id),
         "occurred_at": datetime.now(UTC).isoformat(),
         "payload": orjson.dumps(order).decode(),
     }
 
 
-async def listed(client, count: int, patience: float = 10.0, **params):
+async def listed(client, count: int, patience: float = 30.0, **params):
     """The notifications, once there are `count` of them (or patience runs out)."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:
@@ -128,7 +128,7 @@ async def test_metrics_and_readiness(client, redis):
         'stream_events_total{outcome="processed",service="notifications",stream="orders.events"}',
         "stream_consumer_lag",
         "stream_redeliveries_total",
-        "notifications_delivery_seconds_count",
+        'events_delay_seconds_count{service="notifications",stream="orders.events"}',
     ):
         assert name in metrics, name
     ready = await (await client.get("/readyz")).json()

@@ -11,6 +11,7 @@ from services.orders.app import create_app as create_orders
 from services.users.app import create_app as create_users
 from tests.conftest import free_port
 from tests.unit.conftest import settings_for, truncate_all
+from tests.unit.users.conftest import users_settings
 
 STREAM = "orders.events"
 
@@ -30,8 +31,8 @@ async def catalog(aiohttp_client, dsns):
 
 
 @pytest.fixture
-async def users(aiohttp_client, dsns):
-    return await aiohttp_client(create_users(settings_for("users", database_url=dsns["users"])))
+async def users(aiohttp_client, dsns, redis_url, auth_keys):
+    return await aiohttp_client(create_users(users_settings(dsns["users"], redis_url, auth_keys)))
 
 
 def url_of(test_client) -> str:

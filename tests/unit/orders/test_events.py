@@ -1,4 +1,5 @@
-"""The transactional outbox and its relay to the Redis stream."""
+"""orders' events through the kit's outbox (services/kit/outbox.py; the relay itself is
+tested in tests/unit/kit/test_outbox.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from datetime import datetime
 import orjson
 
 from services.kit.keys import DB_POOL
-from services.orders import store
+from services.kit.outbox import publish_batch, unpublished_count
 from services.orders.app import create_app
-from services.orders.outbox import publish_batch
 from tests.conftest import free_port
 
 from .conftest import STREAM, make_product
@@ -33,7 +33,7 @@ async def test_created_and_cancelled_events_reach_the_stream(client, catalog, re
     ).json()
     [created] = await stream_entries(redis, 1)
     assert created["type"] == "order.created"
-    assert created["order_id"] == str(order["id"])
+    assert created["aggregate_id"] == str(order["id"])
     uuid.UUID(created["event_id"])
     # The order as the API shows it; the time of the change is the event's own.
     assert orjson.loads(created["payload"]) == {k: v for k, v in order.items() if k != "updated_at"}
@@ -45,7 +45,7 @@ async def test_created_and_cancelled_events_reach_the_stream(client, catalog, re
     entries = await stream_entries(redis, 2)
     assert [e["type"] for e in entries] == ["order.created", "order.cancelled"]
     assert orjson.loads(entries[1]["payload"])["status"] == "cancelled"
-    assert await store.unpublished_count(client.server.app[DB_POOL]) == 0
+    assert await unpublished_count(client.server.app[DB_POOL]) == 0
 
 
 async def test_a_rejected_order_has_no_event(client, catalog):
@@ -66,15 +66,17 @@ async def test_orders_are_taken_while_redis_is_down_and_published_when_it_return
         resp = await no_redis.post("/api/v1/orders", json={"product_id": product, "quantity": 1})
         assert resp.status == 201
     db = no_redis.server.app[DB_POOL]
-    assert await store.unpublished_count(db) == 3
+    assert await unpublished_count(db) == 3
     # Redis is back (the relay would retry by itself; here rounds run by hand).
     async with db.acquire() as conn:
-        assert await publish_batch(conn, redis, STREAM, batch=2, maxlen=10_000) == 2
-        assert await publish_batch(conn, redis, STREAM, batch=2, maxlen=10_000) == 1
-    assert await store.unpublished_count(db) == 0
+        assert await publish_batch(conn, redis, batch=2, maxlen=10_000) == {STREAM: 2}
+        assert await publish_batch(conn, redis, batch=2, maxlen=10_000) == {STREAM: 1}
+    assert await unpublished_count(db) == 0
     entries = await stream_entries(redis, 3)
     assert len({e["event_id"] for e in entries}) == 3
-    assert [int(e["order_id"]) for e in entries] == sorted(int(e["order_id"]) for e in entries)
+    assert [int(e["aggregate_id"]) for e in entries] == sorted(
+        int(e["aggregate_id"]) for e in entries
+    )
 
 
 async def test_a_standby_relay_takes_over_when_the_leader_goes(

@@ -7,7 +7,7 @@ from services.kit.keys import DB_POOL, HTTP_CLIENT
 from services.orders import lifecycle, store
 from services.orders.app import create_app
 
-from .conftest import dead_url, make_product, stock
+from .conftest import STREAM, dead_url, make_product, stock
 
 
 async def begin(app, lines, key=None):
@@ -67,7 +67,7 @@ async def test_a_request_that_lost_the_race_to_the_reconciler_cannot_confirm(cli
     assert await stock(catalog, product) == 6
     # The request stalled past the timeout; the reconciler took it for abandoned.
     assert await lifecycle.settle_once(app, pending_timeout=0) == 1
-    assert await store.confirm(app[DB_POOL], order, prices) is None
+    assert await store.confirm(app[DB_POOL], STREAM, order, prices) is None
     assert await stock(catalog, product) == 10
 
 
@@ -101,7 +101,7 @@ async def test_a_cancel_that_died_before_releasing_is_finished(client, catalog):
     app = client.server.app
     resp = await client.post("/api/v1/orders", json={"product_id": product, "quantity": 4})
     order = await resp.json()
-    await store.cancel(app[DB_POOL], order["id"])  # committed, then the process died
+    await store.cancel(app[DB_POOL], STREAM, order["id"])  # committed, then the process died
     assert await stock(catalog, product) == 6
 
     assert await lifecycle.settle_once(app, retry_after=0) == 1
