@@ -93,6 +93,53 @@ def test_a_canary_has_its_own_deployment_service_and_env(with_canaries: Rendered
         )
 
 
+def key_mounts(rendered: Rendered, deployment: str) -> dict[str, Any]:
+    """What a Deployment's pods get of the token keys: volumes, mounts, the key files' env."""
+    pod = rendered.get("Deployment", deployment)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod.get("volumes", []) if v["name"].startswith("auth-")}
+    mounts = {m["name"]: m for m in container.get("volumeMounts", []) if m["name"] in volumes}
+    env = rendered.env_of(rendered.get("Deployment", deployment))
+    return {
+        "volumes": volumes,
+        "mounts": mounts,
+        "env": {key: value for key, value in env.items() if key.startswith("AUTH_")},
+    }
+
+
+def test_a_canary_gets_the_token_keys_its_service_has(with_canaries: Rendered) -> None:
+    """A canary verifies (and, of users, signs) tokens as its stable version does: the
+    same key volumes, mounted at the same paths, named by the same env."""
+    by_auth: dict[str, int] = {}
+    for workload in canaries(with_canaries):
+        canary = key_mounts(with_canaries, f"{workload.name}-canary")
+        assert canary == key_mounts(with_canaries, workload.name), workload.name
+        expected = {"none": set(), "verify": {"auth-public"}}.get(
+            workload.auth, {"auth-public", "auth-signing"}
+        )
+        assert set(canary["volumes"]) == set(canary["mounts"]) == expected, workload.name
+        for key_file in canary["env"].values():  # each file the env names is mounted
+            assert any(key_file.startswith(m["mountPath"] + "/") for m in canary["mounts"].values())
+        for volume in canary["volumes"].values():  # and its Secret or ConfigMap is rendered
+            source = volume.get("secret", {}).get("secretName")
+            kind = "Secret" if source else "ConfigMap"
+            assert with_canaries.get(kind, source or volume["configMap"]["name"])
+        by_auth[workload.auth] = by_auth.get(workload.auth, 0) + 1
+    if with_canaries.name == "canary":  # users signs, the others verify
+        assert by_auth.get("sign") and by_auth.get("verify"), by_auth
+
+
+def test_a_canary_of_a_service_without_tokens_mounts_no_keys() -> None:
+    rendered = render(
+        "canary-no-auth",
+        [],
+        *("--set", "services.calc.canary.enabled=true", "--set", "services.calc.auth=none"),
+    )
+    for deployment in ("calc", "calc-canary"):
+        assert key_mounts(rendered, deployment) == {"volumes": {}, "mounts": {}, "env": {}}
+    assert key_mounts(rendered, "catalog")["volumes"]  # the others still verify
+
+
 def test_canary_ingress_follows_values(with_canaries: Rendered) -> None:
     ingresses = with_canaries.of_kind("Ingress")
     for workload in canaries(with_canaries):

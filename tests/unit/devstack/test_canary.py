@@ -99,3 +99,46 @@ def test_nginx_accepts_the_split(layout):
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_canary_replicas_get_the_token_keys_of_their_service(layout):
+    """users signs tokens and calc verifies them: their canaries too, with the same files."""
+    services = with_canaries(layout, calc={"enabled": True}, users={"enabled": True})
+    urls = layout.service_urls(services)
+    dsns = {w.name: "postgresql://x" for w in services if w.postgres}
+    replicas = layout.replicas(services)
+
+    def keys(name: str) -> dict[str, str]:
+        (replica,) = [r for r in replicas if r.name == name]
+        env = render.replica_env(layout, replica, urls, dsns)
+        return {key: value for key, value in env.items() if key.startswith("AUTH_")}
+
+    assert keys("users-canary-0") == keys("users-0")
+    assert set(keys("users-canary-0")) == {"AUTH_PUBLIC_KEY_FILE", "AUTH_PRIVATE_KEY_FILE"}
+    assert keys("calc-canary-0") == keys("calc-0") and set(keys("calc-0")) == {
+        "AUTH_PUBLIC_KEY_FILE"
+    }
+
+
+def test_the_ab_variant_reaches_the_service_and_the_answer(layout):
+    """An A/B test's ingress sets the key cookie once, sends the variant to the service as
+    X-Variant, and says on the answer which track and variant served it; a service
+    without a canary is routed as before."""
+    services = with_canaries(layout, catalog={"enabled": True, "ab": {"enabled": True}})
+    text = render.nginx_conf(layout, services)
+    assert (
+        'map $cookie_agora_ab $ab_key_agora_ab { "" $request_id; default $cookie_agora_ab; }'
+        in (text)
+    )
+    assert '"agora_ab=$request_id; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly"' in text
+    assert "map $canary_catalog_track $canary_catalog_variant { canary b; default a; }" in text
+    assert "proxy_set_header X-Variant $agora_variant;" in text
+    assert "add_header X-Variant $agora_variant always;" in text
+    catalog_routes = [line for line in text.splitlines() if "/api/v1/products" in line]
+    assert catalog_routes and all(
+        "proxy_pass http://$canary_catalog_upstream;" in line
+        and "set $agora_variant $canary_catalog_variant;" in line
+        for line in catalog_routes
+    )
+    calc_routes = [line for line in text.splitlines() if "location = /api/v1/calc" in line]
+    assert calc_routes and all("proxy_pass http://svc_calc;" in line for line in calc_routes)
