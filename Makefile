@@ -58,10 +58,12 @@ logs: setup ## the last lines of every log; SERVICE=catalog for one, FOLLOW=1 to
 	$(DEVSTACK) logs $(SERVICE) $(if $(FOLLOW),--follow)
 
 # Canaries on the dev stack (docs/canary.md): SERVICE=catalog, ENV="FAULT_ERROR_RATE=0.2 ..."
-# (the canary's env over stable's), VERSION=v2 (a name), WEIGHT=20 (%), AB=1 (an A/B test).
+# (the canary's env over stable's), VERSION=v2 (a name), WEIGHT=20 (%), AB=1 (an A/B test),
+# REPLICAS=2, COOKIE=beta (a cookie whose always/never choose, like the header).
 canary: setup ## start a canary: SERVICE= [VERSION=] [ENV="K=V ..."] [WEIGHT=] [AB=1]
 	$(DEVSTACK) canary $(SERVICE) $(if $(VERSION),--version $(VERSION)) \
-		$(foreach pair,$(ENV),--env $(pair)) $(if $(WEIGHT),--weight $(WEIGHT)) $(if $(AB),--ab)
+		$(foreach pair,$(ENV),--env $(pair)) $(if $(WEIGHT),--weight $(WEIGHT)) $(if $(AB),--ab) \
+		$(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(COOKIE),--cookie $(COOKIE))
 
 canary-status: setup ## the canaries, their weights and replicas
 	$(DEVSTACK) canary-status
@@ -74,7 +76,8 @@ rollback: setup ## SERVICE's canary goes, stable takes every request
 
 canary-analyze: setup ## step SERVICE's canary weight, compare with stable, promote or roll back
 	$(DEVSTACK) canary-analyze $(SERVICE) $(if $(STEPS),--steps $(STEPS)) \
-		$(if $(STEP_SECONDS),--step-seconds $(STEP_SECONDS))
+		$(if $(STEP_SECONDS),--step-seconds $(STEP_SECONDS)) $(if $(INTERVAL),--interval $(INTERVAL)) \
+		$(if $(MIN_REQUESTS),--min-requests $(MIN_REQUESTS))
 
 test: lint unit chart image integration ## everything that can be verified without a cluster
 
