@@ -86,6 +86,8 @@ def replica_env(
         env["AUTH_PUBLIC_KEY_FILE"] = str(layout.auth_dir / "public.pem")
     if workload.auth == "sign":
         env["AUTH_PRIVATE_KEY_FILE"] = str(layout.auth_dir / "private.pem")
+    if replica.variant:  # an A/B test's variant of this track, as the chart's pods get it
+        env["AB_VARIANT"] = replica.variant
     env.update(upstream_env(workload, service_urls))
     return env
 

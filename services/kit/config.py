@@ -80,6 +80,10 @@ class KitSettings(BaseSettings):
     fault_latency_ms: float = Field(0.0, ge=0, le=60_000, description="added before handling")
     fault_latency_rate: float = Field(1.0, ge=0, le=1, description="share delayed")
 
+    # An A/B test's variant of this replica's track (the platform sets it: devstack and
+    # the chart alike); empty outside an A/B test. devstack's ingress also sends X-Variant.
+    ab_variant: str = Field("", max_length=63, description="the A/B variant served")
+
     @model_validator(mode="after")
     def pool_bounds(self) -> KitSettings:
         if self.db_pool_min > self.db_pool_max:

@@ -85,7 +85,8 @@ def test_a_canary_has_its_own_deployment_service_and_env(with_canaries: Rendered
             container["command"] == stable["spec"]["template"]["spec"]["containers"][0]["command"]
         )
         env, stable_env = with_canaries.env_of(deployment), with_canaries.env_of(stable)
-        assert env == {**stable_env, **spec.env}  # the same service, database and role
+        variant = {"AB_VARIANT": spec.ab.canary} if spec.ab else {}
+        assert env == {**stable_env, **spec.env, **variant}  # the same database and role
         assert env["SERVICE_NAME"] == workload.name
         service = with_canaries.get("Service", canary)
         assert (
@@ -188,6 +189,13 @@ def test_an_ab_test_is_sticky_by_the_ingress_cookie(renders: dict[str, Rendered]
     assert PREFIX + "affinity" not in main["metadata"]["annotations"]
     assert pod_labels(rendered, workload.name)["variant"] == ab.stable
     assert pod_labels(rendered, f"{workload.name}-canary")["variant"] == ab.canary
+    # the service knows its variant (AB_VARIANT), as devstack's replicas do
+    assert rendered.env_of(rendered.get("Deployment", workload.name))["AB_VARIANT"] == ab.stable
+    canary_env = rendered.env_of(rendered.get("Deployment", f"{workload.name}-canary"))
+    assert canary_env["AB_VARIANT"] == ab.canary
+    tracks = (workload.name, f"{workload.name}-canary")
+    others = [d for d in rendered.of_kind("Deployment") if d["metadata"]["name"] not in tracks]
+    assert others and all("AB_VARIANT" not in rendered.env_of(d) for d in others)
     assert rendered.find("Job", f"agora-{workload.name}-canary-analysis") is None
 
 

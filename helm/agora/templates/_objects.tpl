@@ -29,6 +29,10 @@ env, replicas and image.
 {{- if eq .service.auth "sign" -}}
 {{- $_ := set $env "AUTH_PRIVATE_KEY_FILE" (printf "%s/private.pem" (include "agora.auth.signingDir" $root)) -}}
 {{- end -}}
+{{- with .variant -}}
+{{- /* an A/B test's variant of this track: the service knows which one it serves */ -}}
+{{- $_ := set $env "AB_VARIANT" . -}}
+{{- end -}}
 {{- range .service.upstreams -}}
 {{- $upstream := get $.services . -}}
 {{- $_ := set $env (printf "%s_URL" (include "agora.envName" .)) (printf "http://%s:%v" . $upstream.port) -}}

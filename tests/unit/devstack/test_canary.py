@@ -142,3 +142,16 @@ def test_the_ab_variant_reaches_the_service_and_the_answer(layout):
     )
     calc_routes = [line for line in text.splitlines() if "location = /api/v1/calc" in line]
     assert calc_routes and all("proxy_pass http://svc_calc;" in line for line in calc_routes)
+
+
+def test_each_ab_track_knows_its_variant(layout):
+    services = with_canaries(layout, catalog={"enabled": True, "ab": {"enabled": True}})
+    urls = layout.service_urls(services)
+    dsns = {w.name: "postgresql://x" for w in services if w.postgres}
+    variants = {
+        r.name: render.replica_env(layout, r, urls, dsns).get("AB_VARIANT")
+        for r in layout.replicas(services)
+        if r.workload.name in ("catalog", "calc")
+    }
+    assert variants["catalog-0"] == "a" and variants["catalog-canary-0"] == "b"
+    assert variants["calc-0"] is None  # no A/B test, no variant
