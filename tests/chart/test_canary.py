@@ -25,6 +25,7 @@ from .test_devstack_agreement import (
     normalise,
     relabel,
 )
+from .test_ingress import ingress_paths as paths
 
 PREFIX = "nginx.ingress.kubernetes.io/"
 CANARY_SETS = ["canary", "canary-hpa"]
@@ -47,14 +48,6 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 def pod_labels(rendered: Rendered, deployment: str) -> dict[str, str]:
     return rendered.get("Deployment", deployment)["spec"]["template"]["metadata"]["labels"]
-
-
-def paths(ingress: dict[str, Any]) -> dict[str, str]:
-    return {
-        p["path"]: p["backend"]["service"]["name"]
-        for rule in ingress["spec"]["rules"]
-        for p in rule["http"]["paths"]
-    }
 
 
 # ---------------------------------------------------------------- objects
