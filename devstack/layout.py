@@ -8,7 +8,8 @@ Everything is derived from three environment variables, so a second instance (th
     AGORA_PORT_BASE     everything else is base + an offset   (default 18000)
 
 and AGORA_EVALUATION_INTERVAL, how often Prometheus evaluates the rules (default 10s; the
-test stack shortens it so that alerts fire within its tests).
+test stack shortens it so that alerts fire within its tests), and AGORA_READY_TIMEOUT, the
+seconds a replica has to become ready (default 60; more on a machine many share).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Layout:
     ingress_port: int
     port_base: int
     evaluation_interval: str = "10s"
+    ready_timeout: float = 60.0  # seconds a replica has to become ready
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -58,6 +60,7 @@ class Layout:
             ingress_port=int(os.environ.get("AGORA_INGRESS_PORT", "8080")),
             port_base=int(os.environ.get("AGORA_PORT_BASE", "18000")),
             evaluation_interval=os.environ.get("AGORA_EVALUATION_INTERVAL", "10s"),
+            ready_timeout=float(os.environ.get("AGORA_READY_TIMEOUT", "60")),
         )
 
     # ---------------------------------------------------------------- ports

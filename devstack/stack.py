@@ -180,7 +180,7 @@ def write_configs(layout: Layout, services: list[Workload]) -> None:
 def wait_ready(layout: Layout, replica: Replica) -> None:
     url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
     try:
-        wait_http(url, timeout=60, what=replica.name)
+        wait_http(url, timeout=layout.ready_timeout, what=replica.name)
     except DevstackError:
         log = layout.logs / f"{replica.name}.log"
         tail = log.read_text()[-3000:] if log.exists() else "(no log)"
