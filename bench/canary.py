@@ -18,7 +18,6 @@ from aiohttp.test_utils import make_mocked_request
 
 from devstack import rollout
 from devstack.layout import Layout
-from services.kit.config import KitSettings
 from services.kit.keys import ACCESS_LOG
 
 from . import kit_app
@@ -135,12 +134,10 @@ def analysed(env: BenchEnv, layout: Layout, canary_env: dict[str, str], steps: l
 
 async def fault_injection_microseconds() -> dict[str, float]:
     apps = {
-        "off": kit_app.create_app(KitSettings(service_name="bench-kit", access_log_sample=0.0)),
-        "off, again": kit_app.create_app(
-            KitSettings(service_name="bench-kit", access_log_sample=0.0)
-        ),
+        "off": kit_app.create_app(kit_app.bench_settings(access_log_sample=0.0)),
+        "off, again": kit_app.create_app(kit_app.bench_settings(access_log_sample=0.0)),
         "on, never firing": kit_app.create_app(
-            KitSettings(service_name="bench-kit", access_log_sample=0.0, fault_error_rate=1e-9)
+            kit_app.bench_settings(access_log_sample=0.0, fault_error_rate=1e-9)
         ),
     }
     for app in apps.values():
