@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "peers", "pipeline", "cats", "orders", "realtime", "auth", "crawler"]
+BENCHMARKS = ["kit", "peers", "pipeline", "cats", "orders", "realtime", "auth", "crawler", "canary"]
 
 
 def main(argv: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,29 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 @dataclass(frozen=True)
+class AbTest:
+    """A canary as an A/B test: the split sticky per user, each track a named variant."""
+
+    stable: str  # the variant stable serves
+    canary: str  # the canary's
+    cookie: str  # the cookie the ingress sets, whose value decides the variant
+
+
+@dataclass(frozen=True)
+class Canary:
+    """`services.<name>.canary` when enabled: a second version beside the stable one."""
+
+    replicas: int
+    weight: int  # % of the requests without a header or cookie that say otherwise
+    header: str  # "always": the canary, "never": stable
+    cookie: str  # the same by a cookie; empty: none
+    env: dict[str, str]  # over the service's env
+    version: str
+    ab: AbTest | None
+    analysis: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str
     command: list[str]
@@ -43,6 +67,38 @@ class Workload:
     env: dict[str, str]
     probes: dict[str, str]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    canary: Canary | None = None
+
+    def canary_workload(self) -> Workload:
+        """What the canary's replicas run: this service with the canary's env."""
+        assert self.canary is not None
+        return dataclasses.replace(
+            self, env={**self.env, **self.canary.env}, replicas=self.canary.replicas, canary=None
+        )
+
+
+def canary_of(spec: dict[str, Any]) -> Canary | None:
+    canary = spec.get("canary") or {}
+    if not canary.get("enabled"):
+        return None
+    ab = canary.get("ab") or {}
+    variants = ab.get("variants") or {}
+    return Canary(
+        replicas=int(canary.get("replicas", 1)),
+        weight=int(canary.get("weight", 0)),
+        header=str(canary.get("header") or "X-Canary"),
+        cookie=str(canary.get("cookie") or ""),
+        env={key: str(value) for key, value in (canary.get("env") or {}).items()},
+        version=str(canary.get("version") or "canary"),
+        ab=AbTest(
+            stable=str(variants.get("stable", "a")),
+            canary=str(variants.get("canary", "b")),
+            cookie=str(ab.get("cookie") or "agora_ab"),
+        )
+        if ab.get("enabled")
+        else None,
+        analysis=dict(canary.get("analysis") or {}),
+    )
 
 
 def load_values(path: Path = VALUES) -> dict[str, Any]:
@@ -95,6 +151,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),
                 raw=spec,
+                canary=canary_of(spec),
             )
         )
     return result

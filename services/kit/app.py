@@ -12,6 +12,7 @@ from .background import every
 from .config import KitSettings
 from .db import PoolInit, postgres_ctx
 from .deadlines import SWEEP_SECONDS, Deadlines
+from .faults import Faults
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
 from .http_client import http_client_ctx
 from .instrument import Instrumentation
@@ -115,7 +116,7 @@ def create_app(
     instrumentation.add(app, "GET", "/readyz", handle_readyz, log_success=False)
     instrumentation.add(app, "GET", "/metrics", metrics_handler(metrics), log_success=False)
     add_docs_routes(app, api, instrumentation)
-    api.add_routes(app, instrumentation)
+    api.add_routes(app, instrumentation, Faults.from_settings(settings))
     instrumentation.add_catch_all(app)  # last: it matches every path
 
     app.cleanup_ctx.append(every("access-log", ACCESS_LOG_FLUSH_SECONDS, access_log.flush))

@@ -24,6 +24,12 @@ def services_of(rendered: Rendered) -> dict[str, dict[str, Any]]:
     }
 
 
+def workload_names(rendered: Rendered) -> list[str]:
+    """Every service's Deployment and Service: its own, and its canary's when it has one."""
+    names = [w.name for w in rendered.workloads]
+    return sorted(names + [f"{w.name}-canary" for w in rendered.workloads if w.canary])
+
+
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
 
@@ -36,7 +42,7 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def test_every_enabled_service_is_rendered_once(rendered: Rendered) -> None:
-    names = sorted(w.name for w in rendered.workloads)
+    names = workload_names(rendered)
     assert sorted(services_of(rendered)) == names
     for name in names:
         rendered.get("Service", name)
@@ -85,7 +91,11 @@ def test_pods_are_hardened(rendered: Rendered) -> None:
         context = spec["securityContext"]
         assert context["runAsNonRoot"] is True, where
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
-        if owner["metadata"]["name"] != "agora-prometheus":  # the one API client
+        api_client = owner["metadata"]["labels"]["app.kubernetes.io/component"] in (
+            "monitoring",  # Prometheus' discovery
+            "canary-analysis",  # the Job that sets a canary's weight
+        )
+        if not api_client:
             assert spec["automountServiceAccountToken"] is False, where
         for container in containers(pod):
             security = container["securityContext"]
@@ -195,11 +205,16 @@ def service_ports(rendered: Rendered) -> dict[str, set[int]]:
 def test_every_ingress_backend_is_a_rendered_service_port(rendered: Rendered) -> None:
     ports = service_ports(rendered)
     ingresses = rendered.of_kind("Ingress")
-    assert {i["metadata"]["name"] for i in ingresses} == {
-        "agora", "agora-own-errors", "agora-websockets"
-    }  # fmt: skip
+    canaries = {f"agora-{w.name}-canary" for w in rendered.workloads if w.canary}
+    ab_tests = {f"agora-{w.name}" for w in rendered.workloads if w.canary and w.canary.ab}
+    names = {i["metadata"]["name"] for i in ingresses}
+    assert names - {"agora-own-errors"} == {"agora", "agora-websockets"} | canaries | ab_tests
+    assert "agora-own-errors" in names or ab_tests  # an A/B test may take all its paths
     for ingress in ingresses:
-        backends = [ingress["spec"]["defaultBackend"]["service"]]
+        canary = ingress["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/canary")
+        # a canary Ingress takes its settings, the default backend too, from the main one
+        assert ("defaultBackend" in ingress["spec"]) != (canary == "true")
+        backends = [ingress["spec"]["defaultBackend"]["service"]] if not canary else []
         backends += [
             path["backend"]["service"]
             for rule in ingress["spec"]["rules"]
@@ -252,7 +267,8 @@ def test_every_cluster_url_in_the_env_names_a_rendered_service_port(rendered: Re
             checked += 1
     bundled = {key: rendered.values[key]["enabled"] for key in ("postgresql", "redis")}
     expected = sum(
-        len(w.upstreams) + (w.postgres and bundled["postgresql"]) + (w.redis and bundled["redis"])
+        (len(w.upstreams) + (w.postgres and bundled["postgresql"]) + (w.redis and bundled["redis"]))
+        * (2 if w.canary else 1)  # a canary has the same
         for w in rendered.workloads
     )
     assert checked == expected
@@ -413,6 +429,11 @@ def test_helm_test_calls_every_readiness_probe_through_its_service(rendered: Ren
     compile(script, "readyz", "exec")
     ports = service_ports(rendered)
     expected = {f"http://{w.name}:{w.port}{w.probes['readiness']}" for w in rendered.workloads}
+    expected |= {
+        f"http://{w.name}-canary:{w.port}{w.probes['readiness']}"
+        for w in rendered.workloads
+        if w.canary
+    }
     assert set(urls) == expected
     assert all(urlsplit(u).port in ports[urlsplit(u).hostname] for u in urls)
 

@@ -76,7 +76,7 @@ def test_the_service_monitor_selects_the_service_ports(renders: dict[str, Render
     assert all(s["spec"]["ports"][0]["name"] == "http" for s in services)
     (endpoint,) = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
-    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"app", "pod", "track"}
+    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"app", "pod", "track", "variant"}
 
 
 @pytest.mark.parametrize(
