@@ -14,7 +14,18 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "pipeline", "cats", "orders", "realtime", "auth", "posts"]
+BENCHMARKS = [
+    "kit",
+    "peers",
+    "pipeline",
+    "cats",
+    "orders",
+    "realtime",
+    "auth",
+    "crawler",
+    "canary",
+    "posts",
+]
 
 
 def main(argv: list[str]) -> None:

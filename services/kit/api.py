@@ -25,10 +25,12 @@ from pydantic import (
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from .auth import REQUIRED, Auth, authenticate
+from .caching import conditional
 from .errors import ApiError, field_error, validation_error
+from .faults import NO_FAULTS, Faults
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
-from .keys import TOKEN_VERIFIER
+from .keys import SETTINGS, TOKEN_VERIFIER
 from .websocket import SocketHandler, socket_handler
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -115,7 +117,9 @@ class Patch(Body):
 
 
 class PageQuery(Query):
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size")
+    limit: int = Field(
+        DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size; default PAGE_SIZE"
+    )
     offset: int = Field(0, ge=0, le=MAX_ID, description="items to skip")
 
 
@@ -179,8 +183,12 @@ async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 
 def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
+    query = dict(request.query)
+    if "limit" not in query and issubclass(model, PageQuery):
+        # the service's PAGE_SIZE (an A/B test's variants may differ in it)
+        query["limit"] = request.app[SETTINGS].page_size
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(query)
     except ValidationError as error:
         raise validation_error(error, location="query") from None
 
@@ -213,30 +221,6 @@ def path_id(request: web.Request, name: str = "id") -> int:
     return int(text)
 
 
-# A documented request header (Endpoint.headers): 1 to 200 printable ASCII characters,
-# no space at either end (HTTP drops those).
-MAX_HEADER_LENGTH = 200
-HEADER_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
-HEADER_PARAMETER = {"type": "string", "maxLength": MAX_HEADER_LENGTH, "pattern": HEADER_PATTERN}
-_HEADER_VALUE = re.compile(HEADER_PATTERN)
-
-
-def header_value(request: web.Request, name: str) -> str | None:
-    """A documented header's value, None when absent; a 400 naming it when malformed."""
-    value = request.headers.get(name)
-    if value is not None and not (
-        len(value) <= MAX_HEADER_LENGTH and _HEADER_VALUE.fullmatch(value)
-    ):
-        rule = f"1 to {MAX_HEADER_LENGTH} printable ASCII characters"
-        raise ApiError(
-            400,
-            f"{name} must be {rule}",
-            code="validation_error",
-            details=[field_error(name, rule, "string_pattern_mismatch", "header")],
-        )
-    return value
-
-
 # ---------------------------------------------------------------- route table
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^{}]+)?}")
@@ -259,6 +243,9 @@ class Endpoint:
     description: str = ""
     websocket: bool = False  # handler(request, Connection), called once the upgrade is done
     path_params: type[BaseModel] | None = None  # path parameters other than ids (a Query)
+    # Cache-Control of a GET of a single resource; set, it also answers with an ETag and
+    # honours If-None-Match (services.kit.caching)
+    cache: str | None = None
 
 
 @dataclass
@@ -290,6 +277,7 @@ class Api:
         headers: Sequence[tuple[str, str]] = (),
         path_params: type[BaseModel] | None = None,
         auth: Auth = None,
+        cache: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -307,6 +295,7 @@ class Api:
                     tuple(headers),
                     auth,
                     path_params=path_params,
+                    cache=cache,
                 )
             )
             return handler
@@ -356,13 +345,17 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kwargs)
 
-    def add_routes(self, app: web.Application, instrumentation: Instrumentation) -> None:
+    def add_routes(
+        self, app: web.Application, instrumentation: Instrumentation, faults: Faults = NO_FAULTS
+    ) -> None:
+        """Every endpoint, instrumented; HTTP ones behind `faults` when any are set."""
         for endpoint in self.endpoints:
+            handler = _bind(endpoint)
             instrumentation.add(
                 app,
                 endpoint.method,
                 endpoint.path,
-                _bind(endpoint),
+                handler if endpoint.websocket else faults.wrap(handler),
                 route=openapi_path(endpoint.path),
                 timeout=endpoint.timeout,
             )
@@ -370,10 +363,13 @@ class Api:
 
 def _bind(endpoint: Endpoint) -> Handler:
     """The aiohttp handler: authenticates the caller (if the route says so), then parses
-    path, query and body into the declared models."""
+    path, query and body into the declared models, and answers conditional GETs when the
+    endpoint declares its caching."""
     if endpoint.websocket:
         return socket_handler(openapi_path(endpoint.path), endpoint.handler)  # type: ignore[arg-type]
     handler, body_model, query_model = endpoint.handler, endpoint.body, endpoint.query
+    if endpoint.cache is not None:
+        handler = conditional(handler, endpoint.cache)
     path_model = endpoint.path_params
     auth, required = endpoint.auth, endpoint.auth == REQUIRED
     if body_model is None and query_model is None and path_model is None and auth is None:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.kit.api import Api, Page, PageQuery, created, json_response, page, path_id
 from services.kit.auth import REQUIRED, Caller, unauthorized
+from services.kit.caching import PRIVATE_REVALIDATE
 from services.kit.errors import ApiError, field_error, not_found
 from services.kit.keys import DB_POOL, SETTINGS, TOKEN_SIGNER
 from services.kit.ratelimit import Limit, client_address
@@ -64,7 +65,12 @@ async def list_adults(request: web.Request, query: PageQuery) -> web.Response:
 
 
 @api.get(
-    "/api/v1/users/me", summary="The signed-in user", response=User, errors=[404], auth=REQUIRED
+    "/api/v1/users/me",
+    summary="The signed-in user",
+    response=User,
+    errors=[404],
+    auth=REQUIRED,
+    cache=PRIVATE_REVALIDATE,
 )
 async def get_me(request: web.Request, caller: Caller) -> web.Response:
     user = await store.get_user(request.app[DB_POOL], caller.id)
@@ -73,7 +79,13 @@ async def get_me(request: web.Request, caller: Caller) -> web.Response:
     return json_response(user)
 
 
-@api.get("/api/v1/users/{id}", summary="Get a user", response=User, errors=[404])
+@api.get(
+    "/api/v1/users/{id}",
+    summary="Get a user",
+    response=User,
+    errors=[404],
+    cache=PRIVATE_REVALIDATE,
+)
 async def get_user(request: web.Request) -> web.Response:
     user_id = path_id(request)
     user = await store.get_user(request.app[DB_POOL], user_id)

@@ -32,6 +32,8 @@ VALUE_SETS: dict[str, list[Path]] = {
     "operator": [HERE / "values" / "operator.yaml"],
     "monitoring": [HERE / "values" / "monitoring.yaml"],
     "no-monitoring": [HERE / "values" / "no-monitoring.yaml"],
+    "canary": [HERE / "values" / "canary.yaml"],
+    "canary-hpa": [HERE / "values" / "canary-hpa.yaml"],
 }
 
 

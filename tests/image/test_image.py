@@ -64,10 +64,10 @@ def container_env(
         "PORT": str(free_port()),
         "WEB_CONCURRENCY": str(workload.workers),
     }
-    if workload.postgres:
+    if workload.database:
         password = postgres.new_password()
         env["DATABASE_URL"] = asyncio.run(
-            postgres.ensure_database(postgres_server, workload.name, password)
+            postgres.ensure_database(postgres_server, workload.database, password)
         )
     if workload.redis:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")

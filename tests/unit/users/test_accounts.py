@@ -365,3 +365,19 @@ async def test_the_document_states_which_new_users_are_accepted(client, body):
     valid = jsonschema_rs.validator_for(schema).is_valid(body)  # schemathesis' validator
     resp = await client.post("/api/v1/users", json=body)
     assert (resp.status == 201) == valid, (valid, resp.status, await resp.text())
+
+
+async def test_a_users_own_data_is_revalidated_in_their_client_only(client):
+    user = await register(client)
+    token = (await (await login(client)).json())["access_token"]
+    for path, headers in ((f"/api/v1/users/{user['id']}", {}), ("/api/v1/users/me", bearer(token))):
+        resp = await client.get(path, headers=headers)
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "private, no-cache"
+        etag = resp.headers["ETag"]
+        fresh = await client.get(path, headers={**headers, "If-None-Match": etag})
+        assert fresh.status == 304 and fresh.headers["ETag"] == etag
+        assert await fresh.read() == b""
+    # a validator is no way around the token
+    anonymous = await client.get("/api/v1/users/me", headers={"If-None-Match": etag})
+    assert anonymous.status == 401
