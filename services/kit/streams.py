@@ -37,10 +37,19 @@ from redis.exceptions import ResponseError
 
 from .background import sleep_unless
 from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
+from .http_client import UpstreamTimeout, UpstreamUnavailable
 from .redis_client import CONNECTION_ERRORS
 
-# A handler failing with one of these waits for its dependency; it is never dead-lettered.
-UNAVAILABLE = (*DB_CONNECTION_ERRORS, *CONNECTION_ERRORS, TimeoutError)
+# A handler failing with one of these waits for its dependency (the database, Redis, or
+# an upstream service it calls, such as search asking posts for a post's text); it is
+# never dead-lettered.
+UNAVAILABLE = (
+    *DB_CONNECTION_ERRORS,
+    *CONNECTION_ERRORS,
+    TimeoutError,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+)
 
 log = logging.getLogger("agora.streams")
 
