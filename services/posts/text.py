@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+# Mentions are the kit's (comments have them too); named here as well, as part of a post's text.
+from services.kit.mentions import MAX_MENTIONS, mention_candidates, mentioned  # noqa: F401
+
 # An http(s) URL runs to the next whitespace or character a URL never holds unescaped;
 # punctuation that ends a sentence is not part of it, nor a closing bracket it never opened.
 _URL = re.compile(r"https?://[^\s<>\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
