@@ -4,7 +4,9 @@ time; every handler here is idempotent).
 
 - post.created: the post id goes into each follower's home timeline, 1,000 followers a
   page (one Redis script call per page), unless the author has more than
-  FANOUT_MAX_FOLLOWERS followers (then it is merged at read). Its lag from posts' commit
+  FANOUT_MAX_FOLLOWERS followers (then it is merged at read). A redelivered event is
+  fanned out again only if the first processing did not finish (a marker per post);
+  either way adding a post that is there changes nothing. Its lag from posts' commit
   to the last follower's timeline is the histogram timeline_fanout_lag_seconds.
 - post.deleted: the post is tombstoned in the hot-post cache (reads drop it at once)
   and removed from every follower's timeline.
@@ -52,7 +54,15 @@ class FanOut:
         self.backfill = backfill
 
     async def fanned_out(self, author_id: int) -> bool:
-        return await self.sources.follower_count(author_id) <= self.max_followers
+        """Whether the author's posts are fanned out (not above FANOUT_MAX_FOLLOWERS).
+        When an author becomes big, their followers' cached lists of big followees are
+        cleared once (a page of 1,000 at a time), so their reads merge the author's posts
+        from then on rather than after the cache's expiry."""
+        small = await self.sources.follower_count(author_id) <= self.max_followers
+        if await self.timelines.mark_big(author_id, not small) and not small:
+            async for followers in self.sources.follower_pages(author_id):
+                await self.timelines.forget_big_followees(*followers)
+        return small
 
     async def on_post_event(self, event: Event) -> bool:
         if event.type == "post.created":

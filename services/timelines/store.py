@@ -87,6 +87,9 @@ def big_key(user_id: int) -> str:
     return f"{PREFIX}:big-followees:{user_id}"
 
 
+BIG_ACCOUNTS = f"{PREFIX}:big-accounts"  # authors fan-out found above the threshold
+
+
 def done_key(post_id: int) -> str:
     return f"{PREFIX}:fanned-out:{post_id}"
 
@@ -174,8 +177,15 @@ class Timelines:
     async def remember_big_followees(self, user_id: int, ids: Sequence[int], ttl: float) -> None:
         await self.redis.set(big_key(user_id), ",".join(map(str, ids)), px=int(ttl * 1000))
 
-    async def forget_big_followees(self, user_id: int) -> None:
-        await self.redis.delete(big_key(user_id))
+    async def forget_big_followees(self, *user_ids: int) -> None:
+        if user_ids:
+            await self.redis.delete(*(big_key(user_id) for user_id in user_ids))
+
+    async def mark_big(self, author_id: int, big: bool) -> bool:
+        """Record whether fan-out takes an author to be big; True when that changed."""
+        if big:
+            return bool(await self.redis.sadd(BIG_ACCOUNTS, author_id))
+        return bool(await self.redis.srem(BIG_ACCOUNTS, author_id))
 
     async def cached_posts(self, post_ids: Sequence[int]) -> list[bytes | None]:
         """Each post's cached JSON; b"" for a post known deleted, None when not cached."""
