@@ -51,6 +51,19 @@ async def test_fan_out_pages_through_followers(social, monkeypatch):
         await in_home(social, auth, post)
 
 
+def handled(outcome: str) -> float:
+    return sample(
+        "stream_events_total", service="timelines", stream="posts.events", outcome=outcome
+    )
+
+
+async def redeliver(redis, fields, outcome: str) -> None:
+    """Add an event to the stream again; until timelines has handled it with `outcome`."""
+    before = handled(outcome)
+    await redis.xadd("posts.events", fields)
+    await until(lambda: handled(outcome) > before)
+
+
 async def test_a_redelivered_event_changes_nothing(social, redis):
     ana, ana_auth = await social.account("ana")
     bob, bob_auth = await social.account("bob")
@@ -63,37 +76,9 @@ async def test_a_redelivered_event_changes_nothing(social, redis):
         for entry in await redis.xrange("posts.events")
         if orjson.loads(entry[1][b"payload"])["post_id"] == post
     ]
-    duplicates = sample(
-        "stream_events_total", service="timelines", stream="posts.events", outcome="duplicate"
-    )
-    await redis.xadd("posts.events", fields)  # the same event again
-    await until(
-        lambda: (
-            sample(
-                "stream_events_total",
-                service="timelines",
-                stream="posts.events",
-                outcome="duplicate",
-            )
-            > duplicates
-        )
-    )
+    await redeliver(redis, fields, "duplicate")  # the same event again: skipped
     await redis.delete(done_key(post))  # and as if the first fan-out had died midway
-    processed = sample(
-        "stream_events_total", service="timelines", stream="posts.events", outcome="processed"
-    )
-    await redis.xadd("posts.events", fields)
-    await until(
-        lambda: (
-            sample(
-                "stream_events_total",
-                service="timelines",
-                stream="posts.events",
-                outcome="processed",
-            )
-            > processed
-        )
-    )
+    await redeliver(redis, fields, "processed")
     assert await redis.zrange(home_key(bob), 0, -1, withscores=True) == before
     assert (await social.home_ids(bob_auth)).count(post) == 1
 
