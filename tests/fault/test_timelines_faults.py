@@ -23,13 +23,12 @@ import redis
 
 from services.kit.auth import TokenSigner, load_private_key
 from tests.integration.orders_helpers import wait_for
+from tests.integration.social_helpers import Account, new_account
 from tests.integration.timelines_helpers import (
-    Account,
     compose,
     follow,
     home,
     home_ids,
-    new_account,
     unfollow,
     wait_home,
 )

@@ -16,11 +16,8 @@ from services.timelines.app import Settings as TimelinesSettings
 from services.timelines.app import create_app as create_timelines
 from services.users.app import create_app as create_users
 from tests.unit.conftest import AuthKeys, truncate_all
+from tests.unit.social_conftest import url_of
 from tests.unit.users.conftest import users_settings
-
-
-def url_of(client: TestClient) -> str:
-    return str(client.server.make_url("")).rstrip("/")
 
 
 @dataclass
