@@ -63,4 +63,3 @@ def refused_tokens(account: Account) -> list[tuple[dict[str, str], str]]:
     ):
         cases.append(({"Authorization": f"Bearer {bad}"}, "invalid_token"))
     return cases
-
