@@ -42,7 +42,9 @@ class Social:
         assert resp.status == 204, await resp.text()
 
 
-async def social(aiohttp_client, databases, redis_url: str, keys: AuthKeys) -> Social:
+async def social(
+    aiohttp_client, databases, redis_url: str, keys: AuthKeys, **posts_overrides: object
+) -> Social:
     for service in ("users", "posts"):
         await truncate_all(databases[service])
     users = await aiohttp_client(users_app(users_settings(databases["users"], redis_url, keys)))
@@ -53,6 +55,7 @@ async def social(aiohttp_client, databases, redis_url: str, keys: AuthKeys) -> S
         redis_url=redis_url,
         users_url=users_url,
         auth_public_key_file=keys.public_file,
+        **posts_overrides,
     )
     posts = await aiohttp_client(posts_app(posts_settings))
     assert isinstance(posts.server, TestServer)
