@@ -10,6 +10,7 @@ from pydantic import Field
 
 from services.kit import app as kit
 from services.kit.config import load_settings
+from services.kit.counts import CountsSettings, counts_ctx
 from services.kit.events import ConsumerSettings, Subscription, consuming
 from services.kit.keys import HTTP_CLIENT, REDIS, SETTINGS
 
@@ -23,7 +24,7 @@ from .views import api
 URL = r"^https?://"
 
 
-class Settings(ConsumerSettings):
+class Settings(ConsumerSettings, CountsSettings):
     posts_url: str = Field(pattern=URL)
     graph_url: str = Field(pattern=URL)
     posts_events_stream: str = Field("posts.events", min_length=1, max_length=200)
@@ -76,6 +77,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
         settings,
         api,
         redis=True,
-        upstreams={"posts": settings.posts_url, "graph": settings.graph_url},
-        contexts=[timelines_ctx, *consuming(subscriptions)],
+        upstreams={
+            "posts": settings.posts_url,
+            "graph": settings.graph_url,
+            **settings.counts_upstream(),
+        },
+        contexts=[timelines_ctx, counts_ctx, *consuming(subscriptions)],
     )

@@ -20,6 +20,7 @@ class TimelineQuery(Query):
         le=MAX_POST_ID,
         description="the `next` of the page before: only posts older than this id",
     )
+    counts: bool = Field(True, description="false: without likes and comments (cheaper)")
 
 
 class UserRef(BaseModel):
@@ -47,6 +48,11 @@ class Post(BaseModel):
     media: list[MediaRef]
     reply_to: int | None
     created_at: datetime
+    like_count: int | None = Field(
+        None, description="null when engagement did not answer (header Agora-Degraded)"
+    )
+    comment_count: int | None = None
+    liked_by_me: bool | None = Field(None, description="null without a token")
 
 
 class TimelinePage(BaseModel):

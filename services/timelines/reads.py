@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import orjson
 from prometheus_client import Counter
 
+from services.kit.counts import with_fields
+
 from .sources import Sources
 from .store import Timelines
 
@@ -32,10 +34,16 @@ class ReadSettings:
 class Page:
     posts: list[bytes]  # each post's JSON, newest first
     next: str | None
+    ids: list[int]  # each post's id, in the same order
 
     def body(self) -> bytes:
         next_json = orjson.dumps(self.next)
         return b'{"items":[' + b",".join(self.posts) + b'],"next":' + next_json + b"}"
+
+    def with_counts(self, counts: dict[int, dict]) -> Page:
+        """The page with each post's likes and comments (services.kit.counts)."""
+        posts = [with_fields(post, counts[i]) for post, i in zip(self.posts, self.ids, strict=True)]
+        return Page(posts, self.next, self.ids)
 
 
 def _next(ids: list[int], limit: int) -> str | None:
@@ -71,13 +79,14 @@ class Reader:
         if gone:  # deleted posts: reads drop them, and this timeline forgets them
             await self.timelines.forget(user_id, gone)
         found = {**hydrated, **merged}
-        posts = [found[post_id] for post_id in candidates if post_id in found]
-        return Page(posts, _next(candidates, limit))
+        shown = [post_id for post_id in candidates if post_id in found]
+        return Page([found[post_id] for post_id in shown], _next(candidates, limit), shown)
 
     async def user(self, user_id: int, before: int | None, limit: int) -> Page:
         """One user's posts, newest first: one indexed query at posts."""
         posts = await self.sources.posts_by_authors([user_id], before, limit)
-        return Page([orjson.dumps(post) for post in posts], _next([p["id"] for p in posts], limit))
+        ids = [post["id"] for post in posts]
+        return Page([orjson.dumps(post) for post in posts], _next(ids, limit), ids)
 
     async def hydrate(self, post_ids: list[int]) -> dict[int, bytes]:
         """The posts that exist, by id, as JSON: cached ones from Redis, the others in
