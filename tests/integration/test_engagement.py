@@ -151,3 +151,24 @@ def test_unknown_posts_are_404(agora, ana):
     resp = agora.post("/api/v1/comments", json={"post_id": missing, "text": "x"}, headers=ana.auth)
     assert resp.status_code == 404
     assert resp.json()["code"] == "not_found"
+
+
+def test_timelines_and_posts_show_counts(agora, ana, bob):
+    shown = post(agora, ana, "count on me")
+    assert agora.put(f"/api/v1/likes/{shown['id']}", headers=bob.auth).status_code == 204
+    agora.post("/api/v1/comments", json={"post_id": shown["id"], "text": "ok"}, headers=bob.auth)
+
+    def counted(path, member):
+        resp = agora.get(path, headers=member.auth)
+        assert resp.status_code == 200, resp.text
+        assert "Agora-Degraded" not in resp.headers
+        items = resp.json()["items"] if "items" in resp.json() else [resp.json()]
+        mine = [p for p in items if p["id"] == shown["id"]]
+        counts = (mine[0]["like_count"], mine[0]["comment_count"], mine[0]["liked_by_me"])
+        return counts if counts[:2] == (1, 1) else None
+
+    assert eventually(lambda: counted(f"/api/v1/timelines/users/{ana.id}", bob)) == (1, 1, True)
+    assert eventually(lambda: counted("/api/v1/timelines/home", ana)) == (1, 1, False)
+    assert eventually(lambda: counted(f"/api/v1/posts/{shown['id']}", bob)) == (1, 1, True)
+    resp = agora.get(f"/api/v1/timelines/users/{ana.id}", params={"counts": "false"})
+    assert "like_count" not in resp.json()["items"][0]
