@@ -14,7 +14,17 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "pipeline", "cats", "orders", "realtime", "auth", "posts", "social", "engagement"]
+BENCHMARKS = [
+    "kit",
+    "pipeline",
+    "cats",
+    "orders",
+    "realtime",
+    "auth",
+    "posts",
+    "social",
+    "engagement",
+]
 
 
 def main(argv: list[str]) -> None:
