@@ -16,6 +16,7 @@ from .common import BenchEnv, local_only, machine
 
 BENCHMARKS = [
     "kit",
+    "peers",
     "pipeline",
     "cats",
     "orders",
