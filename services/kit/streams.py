@@ -13,8 +13,9 @@ Handler errors: `InvalidEntry` means the entry can never be processed (bad paylo
 is copied to `<stream>:dead` with the reason and acknowledged, so it blocks nothing. Any
 other exception is taken as transient: the entry stays pending, the consumer backs off
 and then retries its own pending entries first. A database or Redis outage (or one of an
-upstream the handler calls through the kit's client) is waited out however long it lasts; an entry that fails `max_failures` times for any other reason
-(a bug) is dead-lettered too, rather than blocking its consumer forever. Redis being away
+upstream the handler calls through the kit's client) is waited out however long it
+lasts; an entry that fails `max_failures` times for any other reason (a bug) is
+dead-lettered too, rather than blocking its consumer forever. Redis being away
 is transient for the loop itself as well: it backs off and reconnects.
 
 Metrics (multiprocess-safe): entries handled by outcome, redeliveries, and the group's
