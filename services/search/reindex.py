@@ -8,7 +8,7 @@ removes what it did not see again (rows indexed before it started, and not by an
 since): posts and users that no longer exist. Deleted posts keep their tombstones, so a
 post read just before its deletion is not brought back. `--from-scratch` empties the
 index first (searches find less until it ends). Run it where search runs, with search's
-settings (DATABASE_URL, POSTS_URL, USERS_URL): `kubectl exec deploy/<release>-search --
+settings (DATABASE_URL, POSTS_URL, USERS_URL): `kubectl exec deploy/search --
 agora-reindex search`.
 """
 
