@@ -27,10 +27,11 @@ class Term:
 
 
 def _refuse(message: str) -> ApiError:
+    """422: q fits the document (a string of 1 to 200 characters) but not these bounds."""
     return ApiError(
-        400,
+        422,
         message,
-        code="validation_error",
+        code="query_invalid",
         details=[field_error("q", message, "query_invalid", "query")],
     )
 
