@@ -37,5 +37,7 @@ def test_timelines_reaches_posts_and_graph_and_nothing_else(default_render: Rend
     port = {w.name: w.port for w in default_render.workloads}
     for callee in default_render.workloads:
         reach = allowed(default_render, endpoints["timelines"], endpoints[callee.name], callee.port)
-        assert reach == (callee.name in ("posts", "graph", "engagement")), f"timelines -> {callee.name}"
+        assert reach == (callee.name in ("posts", "graph", "engagement")), (
+            f"timelines -> {callee.name}"
+        )
     assert allowed(default_render, INGRESS_CONTROLLER, endpoints["timelines"], port["timelines"])
