@@ -25,6 +25,8 @@ BENCHMARKS = [
     "crawler",
     "canary",
     "posts",
+    "social",
+    "engagement",
 ]
 
 

@@ -26,6 +26,8 @@ EVENT_CONSUMERS = web.AppKey("event_consumers", list)
 TOKEN_VERIFIER = web.AppKey("token_verifier", "TokenVerifier")
 TOKEN_SIGNER = web.AppKey("token_signer", "TokenSigner")
 WEBSOCKETS = web.AppKey("websockets", "Sockets")
+# services.kit.counts: likes and comments attached to posts (timelines, posts).
+ENGAGEMENT_COUNTS = web.AppKey("engagement_counts", "EngagementCounts")
 
 # The route that answers paths no other route matches (services.kit.instrument).
 CATCH_ALL = web.AppKey("catch_all", web.AbstractResource)

@@ -12,9 +12,10 @@ id) and answering `False` for an entry it had already processed.
 Handler errors: `InvalidEntry` means the entry can never be processed (bad payload): it
 is copied to `<stream>:dead` with the reason and acknowledged, so it blocks nothing. Any
 other exception is taken as transient: the entry stays pending, the consumer backs off
-and then retries its own pending entries first. A database or Redis outage is waited
-out however long it lasts; an entry that fails `max_failures` times for any other reason
-(a bug) is dead-lettered too, rather than blocking its consumer forever. Redis being away
+and then retries its own pending entries first. A database or Redis outage (or one of an
+upstream the handler calls through the kit's client) is waited out however long it
+lasts; an entry that fails `max_failures` times for any other reason (a bug) is
+dead-lettered too, rather than blocking its consumer forever. Redis being away
 is transient for the loop itself as well: it backs off and reconnects.
 
 Concurrency (`ConsumerOptions.concurrency` above 1): the consumer holds up to that many
@@ -47,10 +48,19 @@ from redis.exceptions import ResponseError
 
 from .background import sleep_unless
 from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
+from .http_client import UpstreamTimeout, UpstreamUnavailable
 from .redis_client import CONNECTION_ERRORS
 
-# A handler failing with one of these waits for its dependency; it is never dead-lettered.
-UNAVAILABLE = (*DB_CONNECTION_ERRORS, *CONNECTION_ERRORS, TimeoutError)
+# A handler failing with one of these waits for its dependency (the database, Redis, or
+# an upstream service it calls, such as search asking posts for a post's text); it is
+# never dead-lettered.
+UNAVAILABLE = (
+    *DB_CONNECTION_ERRORS,
+    *CONNECTION_ERRORS,
+    TimeoutError,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+)
 
 log = logging.getLogger("agora.streams")
 

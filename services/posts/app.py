@@ -12,6 +12,7 @@ from pydantic import Field
 
 from services.kit import app as kit
 from services.kit.config import load_settings
+from services.kit.counts import CountsSettings, counts_ctx
 from services.kit.outbox import OutboxSettings, relay_ctx
 
 from .views import api
@@ -19,7 +20,7 @@ from .views import api
 URL = r"^https?://"
 
 
-class Settings(OutboxSettings):
+class Settings(OutboxSettings, CountsSettings):
     users_url: str = Field(pattern=URL)
     events_stream: str = Field(
         "posts.events", min_length=1, max_length=200, description="where its events go"
@@ -38,6 +39,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
         api,
         postgres=True,
         redis=True,
-        upstreams={"users": settings.users_url},
-        contexts=[relay_ctx()],
+        upstreams={"users": settings.users_url, **settings.counts_upstream()},
+        contexts=[relay_ctx(), counts_ctx],
     )

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from services.kit.auth import Caller
 from services.kit.errors import ApiError, field_error
-from services.kit.http_client import HttpClient
 from services.kit.keys import DB_POOL, HTTP_CLIENT, SETTINGS
+from services.kit.mentions import resolve_mentions
 
 from . import store, text
 from .models import PostIn
@@ -23,16 +23,6 @@ ATTEMPTS = 3  # a taken id (1,024 posts in a millisecond) or short code: draw ag
 def _codes() -> Iterator[str]:
     while True:
         yield text.new_code()
-
-
-async def known_users(client: HttpClient, usernames: list[str]) -> dict[str, dict[str, Any]]:
-    """lower-case username -> {id, username} of those of `usernames` that are users."""
-    if not usernames:
-        return {}
-    response = await client.get("users", "/api/v1/users", params={"usernames": ",".join(usernames)})
-    if response.status != 200:
-        raise ApiError(502, f"users answered {response.status} to a lookup of mentions")
-    return {user["username"].lower(): user for user in response.json()["items"]}
 
 
 async def compose(app: web.Application, caller: Caller, body: PostIn) -> dict[str, Any]:
@@ -50,8 +40,7 @@ async def compose(app: web.Application, caller: Caller, body: PostIn) -> dict[st
         return f"{base}/s/{code}"
 
     shortened = text.shorten(body.text, short_link, _codes())
-    known = await known_users(app[HTTP_CLIENT], text.mention_candidates(shortened.words))
-    mentions = text.mentioned(shortened.words, known)
+    mentions = await resolve_mentions(app[HTTP_CLIENT], shortened.words)
     hashtags = text.hashtags(shortened.words)
     for attempt in range(ATTEMPTS):
         try:

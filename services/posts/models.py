@@ -65,6 +65,12 @@ class Post(BaseModel):
     created_at: datetime
 
 
+class PostWithCounts(Post):
+    like_count: int | None = Field(description="null when engagement did not answer")
+    comment_count: int | None
+    liked_by_me: bool | None = Field(description="null without a token")
+
+
 class PostPage(BaseModel):
     items: list[Post]
     next: str | None = Field(description="`before` for the next page; null: no more")

@@ -1,5 +1,5 @@
-"""What a post's text holds: its URLs (each replaced by a short link), @mentions and
-#hashtags. Plain functions over strings; resolving mentions is compose's job."""
+"""What a post's text holds: its URLs (each replaced by a short link) and #hashtags.
+Plain functions over strings; @mentions are services.kit.mentions' (comments have them too)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+# Mentions are the kit's (comments have them too); named here as well, as part of a post's text.
+from services.kit.mentions import MAX_MENTIONS, mention_candidates, mentioned  # noqa: F401
+
 # An http(s) URL runs to the next whitespace or character a URL never holds unescaped;
 # punctuation that ends a sentence is not part of it, nor a closing bracket it never opened.
 _URL = re.compile(r"https?://[^\s<>\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
 _TRAILING = ".,;:!?*'\""
 _PAIRS = {")": "(", "]": "[", "}": "{"}
-# @username (users' rule: 3 to 30 of A-Z a-z 0-9 _ . -), not inside a word or an address.
-_MENTION = re.compile(r"(?<![A-Za-z0-9_.@-])@([A-Za-z0-9_.-]{3,30})(?![A-Za-z0-9_-])")
 # #hashtag: word characters (any script), not all digits, at most 100.
 _HASHTAG = re.compile(r"(?<![\w#&])#(\w{1,100})(?!\w)")
-MAX_MENTIONS = 100  # distinct names looked up (users' batch limit); later ones stay text
 CODE_BYTES = 8  # 64 random bits: 11 characters of base64url
 
 
@@ -82,33 +82,6 @@ def shorten(text: str, short_link: Callable[[str], str], codes: Iterator[str]) -
     pieces.append(text[position:])
     words.append(text[position:])
     return Shortened("".join(pieces), links, words)
-
-
-def mention_candidates(words: list[str]) -> list[str]:
-    """The lower-case usernames @-named, in order, repeats dropped. A name that ends in
-    '.' or '-' (the end of a sentence) is also tried without them."""
-    names: dict[str, None] = {}
-    for piece in words:
-        for match in _MENTION.finditer(piece):
-            name = match.group(1).lower()
-            names[name] = None
-            stripped = name.rstrip(".-")
-            if len(stripped) >= 3:
-                names[stripped] = None
-    return list(names)[:MAX_MENTIONS]
-
-
-def mentioned(words: list[str], known: dict[str, dict]) -> list[dict]:
-    """The users named, in order of first mention, given `known` (lower-case username
-    -> user) from users: the longest spelling that names a user wins."""
-    users: dict[int, dict] = {}
-    for piece in words:
-        for match in _MENTION.finditer(piece):
-            name = match.group(1).lower()
-            user = known.get(name) or known.get(name.rstrip(".-"))
-            if user is not None:
-                users.setdefault(user["id"], {"id": user["id"], "username": user["username"]})
-    return list(users.values())
 
 
 def hashtags(words: list[str]) -> list[str]:

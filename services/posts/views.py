@@ -6,13 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.kit.api import Api, created, json_response, no_content, path_id
-from services.kit.auth import REQUIRED, Caller, forbidden
+from services.kit.auth import OPTIONAL, REQUIRED, Caller, forbidden
+from services.kit.counts import degraded_headers
 from services.kit.errors import ApiError, field_error, not_found
-from services.kit.keys import DB_POOL, SETTINGS
+from services.kit.keys import DB_POOL, ENGAGEMENT_COUNTS, SETTINGS
 
 from . import store
 from .compose import compose
-from .models import CodePath, Post, PostIn, PostPage, PostQuery
+from .models import CodePath, Post, PostIn, PostPage, PostQuery, PostWithCounts
 
 api = Api(
     "posts",
@@ -66,13 +67,24 @@ async def list_posts(request: web.Request, query: PostQuery) -> web.Response:
     return json_response({"items": items, "next": str(items[-1]["id"]) if more else None})
 
 
-@api.get("/api/v1/posts/{id}", summary="Get a post", response=Post, errors=[404])
-async def get_post(request: web.Request) -> web.Response:
+@api.get(
+    "/api/v1/posts/{id}",
+    summary="Get a post, with its likes and comments",
+    response=PostWithCounts,
+    errors=[404],
+    auth=OPTIONAL,
+)
+async def get_post(request: web.Request, caller: Caller | None) -> web.Response:
+    """With `like_count`, `comment_count` and (with a token) `liked_by_me` from
+    engagement; null, with the header Agora-Degraded: counts, when engagement fails."""
     post_id = path_id(request)
     post = await store.get(request.app[DB_POOL], post_id)
     if post is None:
         raise not_found("Post", post_id)
-    return json_response(post)
+    counts, ok = await request.app[ENGAGEMENT_COUNTS].of(
+        [post_id], caller.id if caller else None, request.headers.get("Authorization")
+    )
+    return json_response({**post, **counts[post_id]}, headers=degraded_headers(ok))
 
 
 @api.delete(
