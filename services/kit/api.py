@@ -256,6 +256,9 @@ class Endpoint:
     description: str = ""
     websocket: bool = False  # handler(request, Connection), called once the upgrade is done
     path_params: type[BaseModel] | None = None  # path parameters other than ids (a Query)
+    # A route between Agora's own services (under /internal/, never routed by the
+    # ingress): served, but left out of the public OpenAPI document.
+    internal: bool = False
 
 
 @dataclass
@@ -287,6 +290,7 @@ class Api:
         headers: Sequence[tuple[str, str]] = (),
         path_params: type[BaseModel] | None = None,
         auth: Auth = None,
+        internal: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -304,6 +308,7 @@ class Api:
                     tuple(headers),
                     auth,
                     path_params=path_params,
+                    internal=internal,
                 )
             )
             return handler

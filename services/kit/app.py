@@ -14,10 +14,12 @@ from .db import postgres_ctx
 from .deadlines import SWEEP_SECONDS, Deadlines
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
 from .http_client import http_client_ctx
+from .impersonation import load_credential
 from .instrument import Instrumentation
 from .keys import (
     ACCESS_LOG,
     API,
+    IMPERSONATION_CREDENTIAL,
     INSTRUMENTATION,
     READINESS,
     REQUEST_METRICS,
@@ -91,6 +93,8 @@ def create_app(
         app[TOKEN_VERIFIER] = verifier
     if signer is not None:
         app[TOKEN_SIGNER] = signer
+    if settings.impersonation_credential_file:
+        app[IMPERSONATION_CREDENTIAL] = load_credential(settings.impersonation_credential_file)
     if api.has_websockets:
         sockets = Sockets(
             settings.service_name,
