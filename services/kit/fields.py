@@ -53,6 +53,42 @@ Name = Annotated[
 ]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
+# Free text (a post, a comment): line breaks and tabs allowed, other control characters
+# not; whitespace around it dropped, and its length counted after that. The document's
+# pattern states the same rule (no maxLength: blanks around the text do not count).
+_TEXT_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_TEXT_BLANK = _BLANK + r"\t\n\r"
+_TEXT_BLANK_CHARS = _BLANK_CHARS + "\t\n\r"
+
+
+def free_text(max_length: int) -> Any:
+    """Text of 1 to `max_length` characters once the whitespace around it is dropped."""
+    visible = f"[^{_TEXT_CONTROL}{_TEXT_BLANK}]"
+    pattern = (
+        f"^[{_TEXT_BLANK}]*{visible}([^{_TEXT_CONTROL}]{{0,{max_length - 2}}}{visible})?"
+        f"[{_TEXT_BLANK}]*$"
+    )
+    control = re.compile(f"[{_TEXT_CONTROL}]")
+
+    def check(text: str) -> str:
+        if control.search(text):
+            raise PydanticCustomError(
+                "text_control", "must not hold control characters but tab and line breaks"
+            )
+        trimmed = text.strip(_TEXT_BLANK_CHARS)
+        if not 1 <= len(trimmed) <= max_length:
+            raise PydanticCustomError(
+                "text_length",
+                "must be 1 to {max} characters, whitespace around it not counted",
+                {"max": max_length},
+            )
+        return trimmed
+
+    return Annotated[
+        str, AfterValidator(check), WithJsonSchema({"type": "string", "pattern": pattern})
+    ]
+
+
 # An email address as most mail systems take it: a dot-atom local part, a domain of
 # letters, digits and hyphens with a top-level name. The pattern is the whole rule,
 # stated as such in the document: "format: email" means something else to every
@@ -190,11 +226,16 @@ def _id(text: str) -> int:
     return value
 
 
+def id_list(max_items: int) -> Any:
+    """?ids=1,2,3: 1 to `max_items` positive ids, comma-separated, in order, repeats dropped."""
+    return comma_separated(
+        r"[1-9][0-9]{0,18}",
+        max_items=max_items,
+        convert=_id,
+        description=f"up to {max_items} ids, comma-separated",
+    )
+
+
 MAX_IDS = 100
 # ?ids=1,2,3: batch lookups (users, posts), at most MAX_IDS.
-IdList = comma_separated(
-    r"[1-9][0-9]{0,18}",
-    max_items=MAX_IDS,
-    convert=_id,
-    description=f"up to {MAX_IDS} ids, comma-separated",
-)
+IdList = id_list(MAX_IDS)

@@ -58,6 +58,10 @@ LOCATION_HEADER = {
         "required": True,
     }
 }
+REDIRECTS = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect"}
+REDIRECT_LOCATION = {
+    "Location": {"description": "where to go", "schema": {"type": "string"}, "required": True}
+}
 
 
 class DocumentSchema(GenerateJsonSchema):
@@ -200,6 +204,11 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
         }
     elif endpoint.status == 204:
         responses["204"] = {"description": "No content", "headers": RESPONSE_HEADERS}
+    elif endpoint.status in REDIRECTS:
+        responses[str(endpoint.status)] = {
+            "description": REDIRECTS[endpoint.status],
+            "headers": RESPONSE_HEADERS | REDIRECT_LOCATION,
+        }
     else:
         success: dict[str, Any] = {
             "description": "OK" if endpoint.status == 200 else "Created",
