@@ -86,6 +86,8 @@ def replica_env(
         env["AUTH_PUBLIC_KEY_FILE"] = str(layout.auth_dir / "public.pem")
     if workload.auth == "sign":
         env["AUTH_PRIVATE_KEY_FILE"] = str(layout.auth_dir / "private.pem")
+    if workload.impersonation != "none":
+        env["IMPERSONATION_CREDENTIAL_FILE"] = str(layout.impersonation_credential)
     env.update(upstream_env(workload, service_urls))
     return env
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from services.kit.auth import write_keypair
+from services.kit.impersonation import write_credential
 
 from . import monitoring, postgres, render
 from .layout import Layout
@@ -98,6 +99,17 @@ def ensure_auth_keys(layout: Layout) -> None:
     say(f"generated the token keypair in {layout.auth_dir}")
 
 
+def ensure_impersonation_credential(layout: Layout) -> None:
+    """The credential with which socialcompat gets users' tokens, made once and kept,
+    readable by its owner only; given to the services with `impersonation` set."""
+    path = layout.impersonation_credential
+    if path.exists():
+        return
+    write_credential(path)
+    path.parent.chmod(0o700)
+    say(f"generated the impersonation credential in {path}")
+
+
 def prepare_dirs(layout: Layout) -> None:
     for sub in ("logs", "nginx/tmp", "redis", "prometheus-data", "metrics", "rules"):
         (layout.run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -127,6 +139,7 @@ def up(layout: Layout) -> None:
         say(f"initialised PostgreSQL in {data_dir}")
     secrets = load_secrets(layout, services)
     ensure_auth_keys(layout)
+    ensure_impersonation_credential(layout)
     server = postgres.Server(layout.postgres_port, layout.socket_dir)
     dsns = {name: server.dsn(name, password) for name, password in secrets.items()}
 

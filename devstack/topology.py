@@ -38,6 +38,7 @@ class Workload:
     postgres: bool
     redis: bool
     auth: str  # none, verify (the public key) or sign (the private key too)
+    impersonation: str  # none, issue (users) or use (socialcompat): services/kit/impersonation.py
     upstreams: list[str]
     env: dict[str, str]
     probes: dict[str, str]
@@ -55,8 +56,10 @@ def load_values(path: Path = VALUES) -> dict[str, Any]:
     return values
 
 
-def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
-    """The enabled services, in name order, with defaults applied and checked.
+def workloads(values: dict[str, Any] | None = None, *, chart: bool = False) -> list[Workload]:
+    """The enabled services, in name order, with defaults applied and checked. devstack
+    also runs those marked `devstack: true` (socialcompat); `chart=True` gives the set
+    the chart renders.
 
     An upstream that names a disabled service is dropped (no <NAME>_URL): the caller then
     uses its own default, e.g. facts the public API when factsource is off. One that
@@ -68,7 +71,11 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
         name: deep_merge(default, entry or {})
         for name, entry in sorted(values.get("services", {}).items())
     }
-    enabled = {name for name, spec in specs.items() if spec.get("enabled", True)}
+    enabled = {
+        name
+        for name, spec in specs.items()
+        if spec.get("enabled", True) or (not chart and spec.get("devstack", False))
+    }
     result = []
     for name, spec in specs.items():
         if name not in enabled:
@@ -88,6 +95,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 postgres=bool(spec.get("postgres")),
                 redis=bool(spec.get("redis")),
                 auth=str(spec.get("auth", "none")),
+                impersonation=str(spec.get("impersonation", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),

@@ -259,6 +259,9 @@ class Endpoint:
     # A route between Agora's own services (under /internal/, never routed by the
     # ingress): served, but left out of the public OpenAPI document.
     internal: bool = False
+    # Parts of the OpenAPI operation stated by hand, over the generated ones (a body or an
+    # answer that is not JSON: socialcompat's forms and text).
+    document: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -291,6 +294,7 @@ class Api:
         path_params: type[BaseModel] | None = None,
         auth: Auth = None,
         internal: bool = False,
+        document: Mapping[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -309,6 +313,7 @@ class Api:
                     auth,
                     path_params=path_params,
                     internal=internal,
+                    document=document,
                 )
             )
             return handler

@@ -252,6 +252,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             "required": True,
             "content": {"application/json": {"schema": schema_of(endpoint.body, "validation")}},
         }
+    if endpoint.document:
+        operation.update(endpoint.document)
     return operation
 
 

@@ -42,6 +42,7 @@ class Post(BaseModel):
     urls: list[ShortUrl]
     media: list[dict[str, Any]]
     reply_to: int | None
+    kind: str = Field(description="post, repost, reply or dm")
     created_at: datetime
 
 

@@ -70,7 +70,7 @@ class Rendered:
 
     @cached_property
     def workloads(self) -> list[Workload]:
-        return workloads(self.values)
+        return workloads(self.values, chart=True)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects if o["kind"] == kind]

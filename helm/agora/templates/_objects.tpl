@@ -24,6 +24,9 @@ entry of `services:`: a new service never needs a template of its own.
 {{- if eq .service.auth "sign" -}}
 {{- $_ := set $env "AUTH_PRIVATE_KEY_FILE" (printf "%s/private.pem" (include "agora.auth.signingDir" $root)) -}}
 {{- end -}}
+{{- if include "agora.impersonation.mounted" . -}}
+{{- $_ := set $env "IMPERSONATION_CREDENTIAL_FILE" (printf "%s/credential" (include "agora.impersonation.dir" $root)) -}}
+{{- end -}}
 {{- range .service.upstreams -}}
 {{- $upstream := get $.services . -}}
 {{- $_ := set $env (printf "%s_URL" (include "agora.envName" .)) (printf "http://%s:%v" . $upstream.port) -}}
@@ -167,6 +170,11 @@ spec:
               mountPath: {{ include "agora.auth.signingDir" $root }}
               readOnly: true
             {{- end }}
+            {{- if include "agora.impersonation.mounted" . }}
+            - name: impersonation
+              mountPath: {{ include "agora.impersonation.dir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "agora.scratchVolumes" $root | nindent 8 }}
         {{- if ne $service.auth "none" }}
@@ -182,6 +190,14 @@ spec:
             defaultMode: 0440  # group-readable: the pod's fsGroup is the image's user
             items:
               - {key: private.pem, path: private.pem}
+        {{- end }}
+        {{- if include "agora.impersonation.mounted" . }}
+        - name: impersonation
+          secret:
+            secretName: {{ include "agora.impersonation.secretName" $root }}
+            defaultMode: 0440
+            items:
+              - {key: credential, path: credential}
         {{- end }}
 {{- end -}}
 
