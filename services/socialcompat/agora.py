@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.kit.errors import ApiError
-from services.kit.http_client import HttpClient, UpstreamResponse
+from services.kit.http_client import (
+    HttpClient,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from services.kit.impersonation import credential_headers
 
 LOOKUP_BATCH = 100  # users' internal lookups take at most 100 ids
@@ -88,17 +93,22 @@ class Agora:
         return account
 
     async def register(self, name: str, username: str, password: str, external_id: int) -> Account:
-        response = await self.client.post(
-            "users",
-            "/internal/v1/accounts",
-            json={
-                "name": name,
-                "username": username,
-                "password": password,
-                "external_id": external_id,
-            },
-            headers=self.internal,
-        )
+        account = {"name": name, "username": username, "password": password}
+        try:
+            response = await self.client.post(
+                "users",
+                "/internal/v1/accounts",
+                json={**account, "external_id": external_id},
+                headers=self.internal,
+            )
+        except (UpstreamTimeout, UpstreamUnavailable):
+            # users may have made it after all (a slow hash under load, answered 504 by
+            # its deadline): if so, it is registered, and saying otherwise would make the
+            # caller's retry a 409.
+            made = await self.by_external_id(external_id)
+            if made is not None and made.username.lower() == username.lower():
+                return made
+            raise
         if response.status != 201:
             raise upstream_error("users", response)
         return self._remember(response.json())

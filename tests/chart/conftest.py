@@ -32,6 +32,7 @@ VALUE_SETS: dict[str, list[Path]] = {
     "operator": [HERE / "values" / "operator.yaml"],
     "monitoring": [HERE / "values" / "monitoring.yaml"],
     "no-monitoring": [HERE / "values" / "no-monitoring.yaml"],
+    "socialcompat": [HERE / "values" / "socialcompat.yaml"],
 }
 
 
