@@ -36,6 +36,10 @@ class Workload:
     ingress: list[str]
     websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
+    # The database it connects to: its own (postgres: true), or, in a bench overlay, the
+    # one of the service named by `database:` (bench/peers read catalog's rows). The
+    # chart renders only the first.
+    database: str | None
     redis: bool
     auth: str  # none, verify (the public key) or sign (the private key too)
     impersonation: str  # none, issue (users) or use (socialcompat): services/kit/impersonation.py
@@ -83,6 +87,9 @@ def workloads(values: dict[str, Any] | None = None, *, chart: bool = False) -> l
         unknown = [up for up in spec.get("upstreams", []) if up not in specs]
         if unknown:
             raise ValueError(f"{name}: upstreams {unknown} are not services")
+        database = spec.get("database") or (name if spec.get("postgres") else None)
+        if database and not (database in enabled and specs[database].get("postgres")):
+            raise ValueError(f"{name}: database {database!r} is not an enabled service's")
         result.append(
             Workload(
                 name=name,
@@ -93,6 +100,7 @@ def workloads(values: dict[str, Any] | None = None, *, chart: bool = False) -> l
                 ingress=list(spec.get("ingress", [])),
                 websockets=list(spec.get("websockets", [])),
                 postgres=bool(spec.get("postgres")),
+                database=database,
                 redis=bool(spec.get("redis")),
                 auth=str(spec.get("auth", "none")),
                 impersonation=str(spec.get("impersonation", "none")),
