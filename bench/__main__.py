@@ -14,7 +14,9 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "peers", "pipeline", "cats", "orders", "realtime", "auth", "social", "dsb"]
+BENCHMARKS = [
+    "kit", "peers", "pipeline", "cats", "orders", "realtime", "auth", "posts", "social", "dsb",
+]  # fmt: skip
 
 
 def main(argv: list[str]) -> None:

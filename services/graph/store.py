@@ -9,14 +9,23 @@ import asyncpg
 from services.kit import outbox
 
 Row = dict[str, Any]
-# One statement for both users' counts, rows taken in user id order: two follows between
-# the same pair in opposite directions lock them in the same order (no deadlock).
-_COUNTS = """
+# Both users' counts, their rows locked in user id order: two follows (or unfollows)
+# between the same pair in opposite directions take them in the same order (no deadlock).
+_COUNT_FOLLOW = """
 INSERT INTO follow_counts AS c (user_id, followers, following)
-SELECT user_id, followers, following FROM (VALUES ($1::bigint, 0, $3::int), ($2::bigint, $3, 0))
+SELECT user_id, followers, following FROM (VALUES ($1::bigint, 0, 1), ($2::bigint, 1, 0))
     AS change (user_id, followers, following) ORDER BY user_id
 ON CONFLICT (user_id) DO UPDATE
     SET followers = c.followers + EXCLUDED.followers, following = c.following + EXCLUDED.following
+"""
+# (An upsert of -1 would fail the CHECK on the row it proposes, before the conflict.)
+_LOCK_PAIR = (
+    "SELECT user_id FROM follow_counts WHERE user_id IN ($1, $2) ORDER BY user_id FOR UPDATE"
+)
+_COUNT_UNFOLLOW = """
+UPDATE follow_counts SET
+    following = following - (user_id = $1)::int, followers = followers - (user_id = $2)::int
+WHERE user_id IN ($1, $2)
 """
 
 
@@ -39,7 +48,7 @@ async def follow(db: asyncpg.Pool, stream: str, follower: int, followee: int) ->
         )
         if not added:
             return False
-        await conn.execute(_COUNTS, follower, followee, 1)
+        await conn.execute(_COUNT_FOLLOW, follower, followee)
         await _event(conn, stream, "follow.created", follower, followee)
     return True
 
@@ -54,7 +63,8 @@ async def unfollow(db: asyncpg.Pool, stream: str, follower: int, followee: int) 
         )
         if not removed:
             return False
-        await conn.execute(_COUNTS, follower, followee, -1)
+        await conn.execute(_LOCK_PAIR, follower, followee)
+        await conn.execute(_COUNT_UNFOLLOW, follower, followee)
         await _event(conn, stream, "follow.deleted", follower, followee)
     return True
 
