@@ -11,7 +11,7 @@ time; every handler here is idempotent).
 - post.deleted: the post is tombstoned in the hot-post cache (reads drop it at once)
   and removed from every follower's timeline.
 - follow.created: the followee's newest BACKFILL_POSTS posts go into the follower's
-  timeline; follow.deleted removes the followee's posts from it.
+  timeline (unless the followee is big); follow.deleted removes the followee's posts from it.
 """
 
 from __future__ import annotations
@@ -97,8 +97,12 @@ class FanOut:
         follower, followee = follow.follower_id, follow.followee_id
         await self.timelines.forget_big_followees(follower)
         if event.type == "follow.created":
-            posts = await self.sources.posts_by_authors([followee], None, self.backfill)
-            ids = [post["id"] for post in posts]
+            ids = []
+            # A big account's posts are merged at read: backfilling them would only
+            # put a copy in the set that nothing keeps up to date.
+            if await self.sources.follower_count(followee) <= self.max_followers:
+                posts = await self.sources.posts_by_authors([followee], None, self.backfill)
+                ids = [post["id"] for post in posts]
             return await self.timelines.follow(event.entry_id, follower, followee, "follow", ids)
         # Unfollow: the followee's posts as far back as this timeline reaches.
         ids = []

@@ -4,7 +4,6 @@ passed through as posts answered it."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -33,6 +32,11 @@ class ShortUrl(BaseModel):
     original: str
 
 
+class MediaRef(BaseModel):
+    id: int
+    type: str
+
+
 class Post(BaseModel):
     id: int
     author: UserRef
@@ -40,7 +44,7 @@ class Post(BaseModel):
     mentions: list[UserRef]
     hashtags: list[str]
     urls: list[ShortUrl]
-    media: list[dict[str, Any]]
+    media: list[MediaRef]
     reply_to: int | None
     kind: str = Field(description="post, repost, reply or dm")
     created_at: datetime

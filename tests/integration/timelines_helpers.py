@@ -1,37 +1,14 @@
-"""Accounts that post, follow and read timelines through the ingress (the timelines
-tests of tests/integration and tests/fault)."""
+"""Posting, following and reading timelines through the ingress (the timelines tests of
+tests/integration and tests/fault; accounts: social_helpers)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import httpx
 
 from tests.integration.orders_helpers import wait_for
+from tests.integration.social_helpers import Account
 
-PASSWORD = "correct horse battery"
-FAN_OUT_PATIENCE = 15.0  # seconds a post may take to reach a follower's home timeline
-
-
-@dataclass(frozen=True)
-class Account:
-    id: int
-    username: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def new_account(agora: httpx.Client, username: str) -> Account:
-    resp = agora.post(
-        "/api/v1/users", json={"name": username, "username": username, "password": PASSWORD}
-    )
-    assert resp.status_code == 201, resp.text
-    login = agora.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-    assert login.status_code == 200, login.text
-    return Account(resp.json()["id"], username, login.json()["access_token"])
+FAN_OUT_PATIENCE = 30.0  # seconds a post may take to reach a follower's home timeline (a loaded machine)
 
 
 def compose(agora: httpx.Client, author: Account, text: str) -> dict:
