@@ -45,7 +45,9 @@ COMPOSED = "Successfully upload post"
 
 # ---------------------------------------------------------------- the document
 
-ID_TEXT = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,18})$"}
+# Up to 18 digits in the document (always below 2^63); the route takes any id up to 2^63-1.
+ID_TEXT = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})$"}
+POSITION_TEXT = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,2}|1000)$"}
 NAME_TEXT = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,30}$"}
 PLAIN = {"type": "string", "minLength": 1}
 HEADERS = {"X-Request-ID": {"schema": {"type": "string"}, "required": True}}
@@ -102,8 +104,8 @@ READ_DOCUMENT = {
         {"name": name, "in": "query", "required": True, "schema": schema}
         for name, schema in (
             ("user_id", ID_TEXT),
-            ("start", {"type": "string", "pattern": "^[0-9]{1,4}$"}),
-            ("stop", {"type": "string", "pattern": "^[0-9]{1,4}$"}),
+            ("start", POSITION_TEXT),
+            ("stop", POSITION_TEXT),
         )
     ],
     "responses": {
