@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,10 @@ def workloads(values: dict[str, Any] | None = None, *, chart: bool = False) -> l
                 raw=spec,
             )
         )
+    if not any(w.impersonation == "use" for w in result):
+        # As the chart: without a service that uses the credential nobody gets it (users
+        # then has no internal routes at all).
+        result = [replace(w, impersonation="none") for w in result]
     return result
 
 
