@@ -90,11 +90,16 @@ def wrk(
     return Result(name, rate, latencies["50"], latencies["90"], latencies["99"], errors)
 
 
-def interleaved(cases: Sequence[tuple[str, Callable[[], Result]]], rounds: int = 3) -> list[Result]:
-    """Run every case once per round, in turn; return each case's median result."""
+def interleaved(
+    cases: Sequence[tuple[str, Callable[[], Result]]], rounds: int = 3, *, rotate: bool = False
+) -> list[Result]:
+    """Run every case once per round, in turn; return each case's median result. With
+    `rotate`, each round starts one case later (A B C, B C A, ...), so no case always
+    runs first or right after the same neighbour."""
     runs: dict[str, list[Result]] = {name: [] for name, _ in cases}
-    for _ in range(rounds):
-        for name, case in cases:
+    for index in range(rounds):
+        shift = index % len(cases) if rotate and cases else 0
+        for name, case in [*cases[shift:], *cases[:shift]]:
             runs[name].append(case())
     return [_median(name, results) for name, results in runs.items()]
 
@@ -124,6 +129,50 @@ def table(results: Sequence[Result], baseline: str | None = None) -> str:
             f"{r.p90_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
         )
     return "\n".join(lines)
+
+
+def _process_table() -> tuple[dict[int, list[int]], dict[int, int]]:
+    """Every process's children and CPU ticks (user + system), from /proc."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return children, ticks
+
+
+def tree_cpu_seconds(roots: Sequence[int]) -> float:
+    """CPU time used so far by these processes and all their descendants: the cost of a
+    server (its gunicorn master and workers, PostgreSQL's backends, nginx's workers)
+    that other load on a shared machine does not inflate the way it does wall time.
+    Descendants that have exited are not counted: measure long-lived servers."""
+    children, ticks = _process_table()
+    total, todo, seen = 0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += ticks.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core, from /proc/stat."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(values[:8]) - idle) / hz, sum(values[:8]) / hz
 
 
 def machine() -> str:

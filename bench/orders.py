@@ -3,7 +3,6 @@ Idempotency-Key costs, and how long an order's event takes to become a notificat
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 import uuid
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from .common import BenchEnv, Result, interleaved, table, wrk
+from .common import BenchEnv, Result, interleaved, table, tree_cpu_seconds, wrk
 
 SECONDS = 5
 ROUNDS = 5
@@ -61,25 +60,7 @@ def stack_cpu_seconds(run_dir: str) -> float:
     """CPU time used so far by this devstack's processes (every descendant of its
     supervisord: nginx, PostgreSQL, Redis, the services), not by wrk or anything else
     on the machine: a cost that other load on a shared machine does not distort."""
-    root = int((Path(run_dir) / "supervisord.pid").read_text())
-    children: dict[int, list[int]] = {}
-    times: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        times[pid] = int(fields[11]) + int(fields[12])
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += times.get(pid, 0)
-        todo += children.get(pid, [])
-    return total / os.sysconf("SC_CLK_TCK")
+    return tree_cpu_seconds([int((Path(run_dir) / "supervisord.pid").read_text())])
 
 
 def _throughput(env: BenchEnv, product: int) -> str:

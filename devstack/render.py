@@ -78,8 +78,8 @@ def replica_env(
         "PROMETHEUS_MULTIPROC_DIR": str(layout.metrics_dir(replica)),
         "PYTHONUNBUFFERED": "1",
     }
-    if workload.postgres:
-        env["DATABASE_URL"] = dsns[workload.name]
+    if workload.database:
+        env["DATABASE_URL"] = dsns[workload.database]
     if workload.redis:
         env["REDIS_URL"] = layout.redis_url
     if workload.auth in ("verify", "sign"):

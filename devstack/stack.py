@@ -58,6 +58,9 @@ def supervisord_pid(layout: Layout) -> int | None:
     return pid
 
 
+# How long a replica, PostgreSQL or Prometheus may take to answer ready. Seconds on a
+# quiet machine; minutes on a shared one at a load of 100+ (AGORA_READY_TIMEOUT).
+READY_TIMEOUT = float(os.environ.get("AGORA_READY_TIMEOUT", "180"))
 INFRASTRUCTURE = frozenset({"postgres", "redis", "nginx", "prometheus", *monitoring.EXPORTER_NAMES})
 
 
@@ -148,7 +151,7 @@ def up(layout: Layout) -> None:
         supervisorctl(layout, "signal", "HUP", "prometheus", check=False)
 
     say(f"waiting for PostgreSQL on 127.0.0.1:{layout.postgres_port}")
-    asyncio.run(postgres.wait_ready(server, patience=60))
+    asyncio.run(postgres.wait_ready(server, patience=READY_TIMEOUT))
     for workload in services:
         if workload.postgres:
             dsn = asyncio.run(
@@ -170,7 +173,7 @@ def up(layout: Layout) -> None:
     for replica in replicas:
         url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
         try:
-            wait_http(url, timeout=60, what=replica.name)
+            wait_http(url, timeout=READY_TIMEOUT, what=replica.name)
         except DevstackError:
             log = layout.logs / f"{replica.name}.log"
             tail = log.read_text()[-3000:] if log.exists() else "(no log)"
@@ -178,7 +181,7 @@ def up(layout: Layout) -> None:
                 f"{replica.name} did not become ready; its log ends:\n{tail}"
             ) from None
         say(f"{replica.name} ready on 127.0.0.1:{replica.port}")
-    wait_http(f"{layout.prometheus_url}/-/ready", timeout=60, what="Prometheus")
+    wait_http(f"{layout.prometheus_url}/-/ready", timeout=READY_TIMEOUT, what="Prometheus")
     wait_http(layout.ingress_url, timeout=30, what="the ingress", any_answer=True)
     print_urls(layout, services)
     say(f"up in {time.monotonic() - started:.1f} s")

@@ -36,6 +36,10 @@ class Workload:
     ingress: list[str]
     websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
+    # The database it connects to: its own (postgres: true), or, in a bench overlay, the
+    # one of the service named by `database:` (bench/peers read catalog's rows). The
+    # chart renders only the first.
+    database: str | None
     redis: bool
     auth: str  # none, verify (the public key) or sign (the private key too)
     upstreams: list[str]
@@ -76,6 +80,9 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
         unknown = [up for up in spec.get("upstreams", []) if up not in specs]
         if unknown:
             raise ValueError(f"{name}: upstreams {unknown} are not services")
+        database = spec.get("database") or (name if spec.get("postgres") else None)
+        if database and not (database in enabled and specs[database].get("postgres")):
+            raise ValueError(f"{name}: database {database!r} is not an enabled service's")
         result.append(
             Workload(
                 name=name,
@@ -86,6 +93,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 ingress=list(spec.get("ingress", [])),
                 websockets=list(spec.get("websockets", [])),
                 postgres=bool(spec.get("postgres")),
+                database=database,
                 redis=bool(spec.get("redis")),
                 auth=str(spec.get("auth", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],

@@ -9,13 +9,14 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 # postgresql, redis-server, nginx and prometheus: the servers devstack and the tests run;
-# wrk: the load driver of `make bench`; python3-venv: the virtualenv itself;
+# wrk: the load driver of `make bench`; valgrind: its instruction counts (bench/callgrind.py);
+# python3-venv: the virtualenv itself;
 # docker.io and debootstrap: the image `make test` builds (tests/image);
 # chromium: the headless browser of tests/browser (driven by Playwright, never downloaded);
 # the exporters devstack runs beside Prometheus (machine, nginx, PostgreSQL, Redis);
-# the shellcheck linter: every script under tools/ and the Makefile's recipes (tests/tools).
+# valgrind: the instruction counts of bench/callgrind.py; the shellcheck linter: every script under tools/ and the Makefile's recipes (tests/tools).
 # This is devstack's and `make test`'s list; the kind flow (`make deploy`) needs none of it.
-APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk curl ca-certificates
+APT_PACKAGES=(python3-venv postgresql redis-server nginx-light prometheus wrk valgrind curl ca-certificates
     debootstrap chromium prometheus-node-exporter prometheus-nginx-exporter
     prometheus-postgres-exporter prometheus-redis-exporter shellcheck)
 # A Docker engine already installed another way (Docker CE's docker-ce, Docker Desktop)

@@ -14,6 +14,15 @@ PRODUCT_COLUMNS = "id, name, price, quantity, brand_id, created_at, updated_at"
 BRAND_COLUMNS = "id, name, created_at"
 
 
+async def numeric_as_text(conn: asyncpg.Connection) -> None:
+    """Prices (NUMERIC) arrive as PostgreSQL's exact text, "5000.00", which is what the
+    JSON carries: no Decimal is made per price and none turned back into a string
+    (BENCHMARKS.md, peers). A Decimal or int parameter goes out as its text."""
+    await conn.set_type_codec(
+        "numeric", schema="pg_catalog", encoder=str, decoder=str, format="text"
+    )
+
+
 def missing_brand(brand_id: int | None) -> ApiError:
     return ApiError(
         422,
@@ -26,9 +35,7 @@ def missing_brand(brand_id: int | None) -> ApiError:
 
 
 async def list_brands(db: asyncpg.Pool, limit: int, offset: int) -> tuple[list[Row], int]:
-    async with db.acquire() as conn:
-        rows, total = await fetch_page(conn, BRAND_COLUMNS, "brands", (), limit, offset)
-    return [dict(row) for row in rows], total
+    return await fetch_page(db, BRAND_COLUMNS, "brands", (), limit, offset)
 
 
 async def get_brand(db: asyncpg.Pool, brand_id: int) -> Row | None:
@@ -53,9 +60,7 @@ async def list_products(
     db: asyncpg.Pool, limit: int, offset: int, brand_id: int | None
 ) -> tuple[list[Row], int]:
     source = "products WHERE ($1::bigint IS NULL OR brand_id = $1)"
-    async with db.acquire() as conn:
-        rows, total = await fetch_page(conn, PRODUCT_COLUMNS, source, (brand_id,), limit, offset)
-    return [dict(row) for row in rows], total
+    return await fetch_page(db, PRODUCT_COLUMNS, source, (brand_id,), limit, offset)
 
 
 async def get_product(db: asyncpg.Pool, product_id: int) -> Row | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.kit.api import Api, Page, PageQuery, created, json_response, no_content, page, path_id
+from services.kit.caching import REVALIDATE
 from services.kit.errors import not_found
 from services.kit.keys import DB_POOL
 
@@ -30,7 +31,9 @@ async def list_brands(request: web.Request, query: PageQuery) -> web.Response:
     return page(items, total)
 
 
-@api.get("/api/v1/brands/{id}", summary="Get a brand", response=Brand, errors=[404])
+@api.get(
+    "/api/v1/brands/{id}", summary="Get a brand", response=Brand, errors=[404], cache=REVALIDATE
+)
 async def get_brand(request: web.Request) -> web.Response:
     brand_id = path_id(request)
     brand = await store.get_brand(request.app[DB_POOL], brand_id)
@@ -60,7 +63,13 @@ async def list_products(request: web.Request, query: ProductQuery) -> web.Respon
     return page(items, total)
 
 
-@api.get("/api/v1/products/{id}", summary="Get a product", response=Product, errors=[404])
+@api.get(
+    "/api/v1/products/{id}",
+    summary="Get a product",
+    response=Product,
+    errors=[404],
+    cache=REVALIDATE,
+)
 async def get_product(request: web.Request) -> web.Response:
     product_id = path_id(request)
     product = await store.get_product(request.app[DB_POOL], product_id)
@@ -154,6 +163,7 @@ async def reserve(request: web.Request, body: ReservationIn) -> web.Response:
     path_params=ReservationPath,
     response=Reservation,
     errors=[404],
+    cache=REVALIDATE,
 )
 async def get_reservation(request: web.Request, path_params: ReservationPath) -> web.Response:
     product_id, rid = path_id(request), path_params.reservation_id

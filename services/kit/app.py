@@ -10,7 +10,7 @@ from .api import Api
 from .auth import signer_from, verifier_from
 from .background import every
 from .config import KitSettings
-from .db import postgres_ctx
+from .db import PoolInit, postgres_ctx
 from .deadlines import SWEEP_SECONDS, Deadlines
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
 from .http_client import http_client_ctx
@@ -46,12 +46,14 @@ def create_app(
     api: Api,
     *,
     postgres: bool = False,
+    postgres_init: PoolInit | None = None,
     redis: bool = False,
     upstreams: Mapping[str, str] | None = None,
     contexts: Sequence[CleanupCtx] = (),
 ) -> web.Application:
     """The application of one service.
 
+    `postgres_init` runs on each new pooled connection (the service's type codecs).
     `upstreams` maps the services it calls to their base URLs (app[HTTP_CLIENT] calls
     them). `contexts` are the service's own cleanup contexts (consumers, relays); they
     start after the kit's pools and clients and stop before them. Readiness turns true
@@ -120,7 +122,7 @@ def create_app(
     app.cleanup_ctx.append(every("metrics", settings.metrics_flush_seconds, metrics.flush))
     app.cleanup_ctx.append(every("deadlines", SWEEP_SECONDS, deadlines.sweep))
     if postgres:
-        app.cleanup_ctx.append(postgres_ctx)
+        app.cleanup_ctx.append(postgres_ctx(postgres_init))
     if redis:
         app.cleanup_ctx.append(redis_ctx)
     if upstreams:

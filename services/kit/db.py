@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -29,21 +30,29 @@ STARTUP_PATIENCE = 30.0  # seconds a starting worker waits for the database
 
 
 async def fetch_page(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | asyncpg.Pool,
     columns: str,
     source: str,
     args: Sequence[object],
     limit: int,
     offset: int,
-) -> tuple[list[asyncpg.Record], int]:
-    """One page of `SELECT columns FROM source ORDER BY id`, and how many rows it has in all.
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of `SELECT columns FROM source ORDER BY id` as dicts, and how many rows
+    the source has in all.
 
     `source` is a table with an optional WHERE clause whose parameters are $1..$n (`args`).
+    One statement and one round trip: the total comes along as an uncounted first column
+    (a subquery PostgreSQL runs once), and only a page past the end asks for it again.
     """
+    count = f"SELECT count(*) FROM {source}"
     page = f"ORDER BY id LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-    rows = await conn.fetch(f"SELECT {columns} FROM {source} {page}", *args, limit, offset)
-    total = await conn.fetchval(f"SELECT count(*) FROM {source}", *args)
-    return rows, total
+    rows = await conn.fetch(
+        f"SELECT ({count}) AS total_, {columns} FROM {source} {page}", *args, limit, offset
+    )
+    if not rows:
+        return [], await conn.fetchval(count, *args)
+    names = tuple(rows[0].keys())[1:]
+    return [dict(zip(names, row[1:], strict=True)) for row in rows], rows[0][0]
 
 
 async def connect_with_retry(dsn: str, *, patience: float = STARTUP_PATIENCE) -> asyncpg.Connection:
@@ -65,20 +74,44 @@ def _retrying(patience: float) -> AsyncRetrying:
     )
 
 
-async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    assert settings.database_url is not None  # checked by create_app
-    pool: asyncpg.Pool | None = None
-    async for attempt in _retrying(STARTUP_PATIENCE):
-        with attempt:
-            pool = await asyncpg.create_pool(
-                settings.database_url,
-                min_size=min(settings.db_pool_min, settings.db_pool_max),
-                max_size=settings.db_pool_max,
-                max_inactive_connection_lifetime=60.0,
-            )
-    assert pool is not None
-    app[DB_POOL] = pool
-    app[READINESS].add_check("postgres", lambda: pool.fetchval("SELECT 1"))
-    yield
-    await pool.close()
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond what asyncpg always does (roll back an
+    open transaction, drop listeners).
+
+    asyncpg's default runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release: one more round trip per request, which cost about as
+    much as the query itself (BENCHMARKS.md, peers). Pooled connections here never hold
+    session state (no LISTEN, SET, advisory lock or cursor outside a transaction): what
+    needs one takes its own connection, like the outbox relay's leader lock.
+    """
+
+
+PoolInit = Callable[[asyncpg.Connection], Coroutine[Any, Any, None]]
+
+
+def postgres_ctx(
+    init: PoolInit | None = None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The pool's cleanup context; `init` runs on each new connection (type codecs)."""
+
+    async def postgres(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        assert settings.database_url is not None  # checked by create_app
+        pool: asyncpg.Pool | None = None
+        async for attempt in _retrying(STARTUP_PATIENCE):
+            with attempt:
+                pool = await asyncpg.create_pool(
+                    settings.database_url,
+                    min_size=min(settings.db_pool_min, settings.db_pool_max),
+                    max_size=settings.db_pool_max,
+                    max_inactive_connection_lifetime=60.0,
+                    init=init,
+                    reset=keep_session,
+                )
+        assert pool is not None
+        app[DB_POOL] = pool
+        app[READINESS].add_check("postgres", lambda: pool.fetchval("SELECT 1"))
+        yield
+        await pool.close()
+
+    return postgres

@@ -17,13 +17,13 @@ import itertools
 import logging
 import os
 import secrets
-from asyncio import get_running_loop
 from collections.abc import Awaitable, Callable
-from time import perf_counter
+from time import perf_counter_ns
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
+from multidict import istr
 
 from .context import RequestContext, request_context
 from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
@@ -39,7 +39,7 @@ from .redis_client import CONNECTION_ERRORS as REDIS_CONNECTION_ERRORS
 log = logging.getLogger("agora.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_HEADER = istr("X-Request-ID")  # istr: no case folding per lookup
 MAX_REQUEST_ID = 128
 UNAVAILABLE = DB_CONNECTION_ERRORS + REDIS_CONNECTION_ERRORS
 UNMATCHED = "unmatched"  # the route label of every path no route matches
@@ -55,11 +55,11 @@ class RequestIds:
         os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        self._prefix = secrets.token_hex(6)
+        self._prefix = secrets.token_hex(6) + "-"
         self._counter = itertools.count(1)
 
     def next(self) -> str:
-        return f"{self._prefix}-{next(self._counter)}"
+        return self._prefix + str(next(self._counter))
 
 
 class Instrumentation:
@@ -108,12 +108,17 @@ class Instrumentation:
     def wrap(
         self, handler: Handler, template: str, timeout: float | None, *, log_success: bool = True
     ) -> Handler:
+        """The handler inside the kit's steps. Everything a request needs is bound here,
+        once per route, so the per-request path is plain local lookups: it runs for
+        every request of every service (BENCHMARKS.md, kit and peers)."""
         metrics, access_log, readiness = self.metrics, self.access_log, self.readiness
         ids, max_body_bytes = self.ids, self.max_body_bytes
         due, finish = self.deadlines.due, self.deadlines.finish
+        observe, record, set_context = metrics.observe, access_log.record, request_context.set
+        new_context = tuple.__new__  # RequestContext(...) runs a Python-level __new__
 
         async def instrumented(request: web.Request) -> web.StreamResponse:
-            start = perf_counter()
+            start = perf_counter_ns()
             request_id = request.headers.get(REQUEST_ID_HEADER)
             if not request_id or len(request_id) > MAX_REQUEST_ID or not request_id.isprintable():
                 request_id = ids.next()
@@ -121,15 +126,18 @@ class Instrumentation:
             if request.body_exists:  # reading Content-Length costs ~0.2 us: only if any
                 metrics.bytes_in += request.content_length or 0
             status = 500
+            token = None
             try:
                 try:
                     if timeout is None:
-                        token = request_context.set(RequestContext(request_id, None))
+                        token = set_context(new_context(RequestContext, (request_id, None)))
                         response = await handler(request)
                     else:
-                        deadline = get_running_loop().time() + timeout
-                        token = request_context.set(RequestContext(request_id, deadline))
+                        # The task's own loop: get_running_loop() costs a getpid()
+                        # system call each time, about 0.5 us here (BENCHMARKS.md, peers).
                         task = request.task
+                        deadline = task.get_loop().time() + timeout
+                        token = set_context(new_context(RequestContext, (request_id, deadline)))
                         due[task] = deadline
                         try:
                             response = await handler(request)
@@ -175,13 +183,13 @@ class Instrumentation:
                 raise
             finally:
                 metrics.in_flight -= 1
-                elapsed = perf_counter() - start
-                metrics.observe(request.method, template, status, elapsed)
+                elapsed = perf_counter_ns() - start
+                method = request.method
+                observe(method, template, status, elapsed / 1e9)
                 if log_success or status >= 400:
-                    access_log.record(
-                        request_id, request.method, request.path, template, status, elapsed
-                    )
-                request_context.reset(token)
+                    record(request_id, method, request.path, template, status, elapsed)
+                if token is not None:
+                    request_context.reset(token)
 
         instrumented.__name__ = getattr(handler, "__name__", "handler")
         return instrumented

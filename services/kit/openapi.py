@@ -18,7 +18,6 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from .api import (
-    HEADER_PARAMETER,
     ID_PARAMETER,
     Api,
     Endpoint,
@@ -27,7 +26,9 @@ from .api import (
     path_parameters,
 )
 from .auth import OPTIONAL, SECURITY_SCHEME
+from .caching import CACHE_CONTROL, ETAG, IF_NONE_MATCH, IF_NONE_MATCH_SCHEMA
 from .errors import code_for
+from .headers import HEADER_PARAMETER
 from .instrument import REQUEST_ID_HEADER, Instrumentation
 
 REF = "#/components/schemas/{model}"
@@ -45,7 +46,7 @@ def _swagger_ui_static() -> Path:
 SWAGGER_ASSETS = _swagger_ui_static()
 # Every answer carries the request id; a created resource its address.
 RESPONSE_HEADERS = {
-    REQUEST_ID_HEADER: {
+    str(REQUEST_ID_HEADER): {  # an istr in the kit; JSON keys must be plain str
         "description": "the request's id: the caller's, or one made for it",
         "schema": {"type": "string"},
         "required": True,
@@ -193,6 +194,16 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
                 "schema": HEADER_PARAMETER,
             }
         )
+    if endpoint.cache is not None:
+        parameters.append(
+            {
+                "name": str(IF_NONE_MATCH),
+                "in": "header",
+                "required": False,
+                "description": "ETags of a copy the client holds; the current one gets 304",
+                "schema": IF_NONE_MATCH_SCHEMA,
+            }
+        )
     if endpoint.websocket:
         parameters += WEBSOCKET_HANDSHAKE
     responses: dict[str, Any] = {}
@@ -218,6 +229,13 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
                 "application/json": {"schema": schema_of(endpoint.response, "serialization")}
             }
         responses[str(endpoint.status)] = success
+    if endpoint.cache is not None:
+        validators = _validator_headers(endpoint.cache)
+        success["headers"] = success["headers"] | validators
+        responses["304"] = {
+            "description": "Not modified: If-None-Match names the current ETag",
+            "headers": RESPONSE_HEADERS | validators,
+        }
     error_statuses = set(endpoint.errors)
     if endpoint.body is not None:
         error_statuses |= {400, 413, 415}
@@ -252,6 +270,19 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             "content": {"application/json": {"schema": schema_of(endpoint.body, "validation")}},
         }
     return operation
+
+
+def _validator_headers(cache_control: str) -> dict[str, Any]:
+    return {
+        str(ETAG): {
+            "description": "strong validator of this representation",
+            "schema": {"type": "string"},
+        },
+        str(CACHE_CONTROL): {
+            "description": f"what a client may cache: `{cache_control}`",
+            "schema": {"type": "string", "enum": [cache_control]},
+        },
+    }
 
 
 _DOCS_PAGE = """<!doctype html>

@@ -57,5 +57,4 @@ async def list_notifications(
 ) -> tuple[list[Row], int]:
     source = "notifications WHERE ($1::bigint IS NULL OR order_id = $1)"
     async with db.acquire() as conn:
-        rows, total = await fetch_page(conn, COLUMNS, source, (order_id,), limit, offset)
-    return [dict(row) for row in rows], total
+        return await fetch_page(conn, COLUMNS, source, (order_id,), limit, offset)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.kit.api import Api, Page, created, header_value, json_response, page, path_id
+from services.kit.api import Api, Page, created, json_response, page, path_id
+from services.kit.caching import PRIVATE_REVALIDATE
 from services.kit.errors import not_found
+from services.kit.headers import header_value
 from services.kit.keys import DB_POOL
 
 from . import lifecycle, store
@@ -54,7 +56,13 @@ async def list_orders(request: web.Request, query: OrderQuery) -> web.Response:
     return page([store.public(order) for order in orders], total)
 
 
-@api.get("/api/v1/orders/{id}", summary="Get an order", response=Order, errors=[404])
+@api.get(
+    "/api/v1/orders/{id}",
+    summary="Get an order",
+    response=Order,
+    errors=[404],
+    cache=PRIVATE_REVALIDATE,
+)
 async def get_order(request: web.Request) -> web.Response:
     order_id = path_id(request)
     order = await store.get(request.app[DB_POOL], order_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.kit.api import Body, PageQuery
 from services.kit.fields import Email, IdList, Name, comma_separated
@@ -29,10 +29,34 @@ UsernameList = comma_separated(
 )
 
 
+# The two shapes a new user takes, stated in the document so that a client (and
+# schemathesis) knows which combinations the handler accepts: an account (username and
+# password together) or a plain user (an age, neither username nor password).
+USER_SHAPES = {
+    "anyOf": [
+        {
+            "title": "account",
+            "required": ["username", "password"],
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+        },
+        {
+            "title": "user without an account",
+            "required": ["age"],
+            "properties": {
+                "age": {"type": "integer"},
+                "username": {"type": "null"},
+                "password": {"type": "null"},
+            },
+        },
+    ]
+}
+
+
 class UserIn(Body):
     """A user. With `username` and `password` it is a social account, which can log in
     and whose age is optional; without them, age is required."""
 
+    model_config = ConfigDict(json_schema_extra=USER_SHAPES)
     name: Name
     age: Age | None = None
     email: Email | None = None
@@ -53,7 +77,9 @@ class UserQuery(PageQuery):
     min_age: Age | None = None
     username: Username | None = Field(None, description="the user with this username, any case")
     ids: IdList | None = Field(None, description=f"up to {MAX_BATCH} ids: these users, in order")
-    usernames: UsernameList | None = None
+    usernames: UsernameList | None = Field(
+        None, description="these users, in order (after those of `ids` when both are given)"
+    )
 
 
 class LoginIn(Body):

@@ -29,10 +29,7 @@ async def list_users(
         " AND ($2::text IS NULL OR lower(username) = lower($2))"
     )
     async with db.acquire() as conn:
-        rows, total = await fetch_page(
-            conn, USER_COLUMNS, source, (min_age, username), limit, offset
-        )
-    return [dict(row) for row in rows], total
+        return await fetch_page(conn, USER_COLUMNS, source, (min_age, username), limit, offset)
 
 
 async def _in_order(db: asyncpg.Pool, key: str, sql_type: str, values: Sequence[Any]) -> list[Row]:

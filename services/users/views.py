@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.kit.api import Api, Page, PageQuery, created, json_response, page, path_id
 from services.kit.auth import REQUIRED, Caller, unauthorized
+from services.kit.caching import PRIVATE_REVALIDATE
 from services.kit.errors import ApiError, field_error, not_found
 from services.kit.keys import DB_POOL, SETTINGS, TOKEN_SIGNER
 from services.kit.ratelimit import Limit, client_address
@@ -33,22 +34,16 @@ def _bad(field: str, message: str, kind: str) -> ApiError:
 
 @api.get("/api/v1/users", summary="List or look up users", query=UserQuery, response=Page[User])
 async def list_users(request: web.Request, query: UserQuery) -> web.Response:
-    """`ids` or `usernames` look up a batch (at most 100, in the order asked, missing
-    ones left out; limit and offset do not apply); otherwise a page, filtered by
-    `min_age` and `username`."""
+    """`ids` and/or `usernames` look up a batch (at most 100 of each, in the order asked:
+    those of ids, then those of usernames not listed yet; missing ones left out; limit
+    and offset do not apply); otherwise a page, filtered by `min_age` and `username`."""
     db = request.app[DB_POOL]
-    if query.ids is not None and query.usernames is not None:
-        raise ApiError(
-            400,
-            "Give ids or usernames, not both",
-            code="validation_error",
-            details=[field_error("usernames", "not with ids", "exclusive", "query")],
-        )
-    if query.ids is not None:
-        items = await store.users_by_id(db, query.ids)
-        return page(items, len(items))
-    if query.usernames is not None:
-        items = await store.users_by_username(db, query.usernames)
+    if query.ids is not None or query.usernames is not None:
+        items = await store.users_by_id(db, query.ids) if query.ids else []
+        if query.usernames:
+            listed = {item["id"] for item in items}
+            more = await store.users_by_username(db, query.usernames)
+            items += [item for item in more if item["id"] not in listed]
         return page(items, len(items))
     items, total = await store.list_users(
         db, query.limit, query.offset, query.min_age, query.username
@@ -70,7 +65,12 @@ async def list_adults(request: web.Request, query: PageQuery) -> web.Response:
 
 
 @api.get(
-    "/api/v1/users/me", summary="The signed-in user", response=User, errors=[404], auth=REQUIRED
+    "/api/v1/users/me",
+    summary="The signed-in user",
+    response=User,
+    errors=[404],
+    auth=REQUIRED,
+    cache=PRIVATE_REVALIDATE,
 )
 async def get_me(request: web.Request, caller: Caller) -> web.Response:
     user = await store.get_user(request.app[DB_POOL], caller.id)
@@ -79,7 +79,13 @@ async def get_me(request: web.Request, caller: Caller) -> web.Response:
     return json_response(user)
 
 
-@api.get("/api/v1/users/{id}", summary="Get a user", response=User, errors=[404])
+@api.get(
+    "/api/v1/users/{id}",
+    summary="Get a user",
+    response=User,
+    errors=[404],
+    cache=PRIVATE_REVALIDATE,
+)
 async def get_user(request: web.Request) -> web.Response:
     user_id = path_id(request)
     user = await store.get_user(request.app[DB_POOL], user_id)

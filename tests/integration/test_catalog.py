@@ -107,3 +107,20 @@ def test_unicode_and_sql_looking_names_round_trip(agora):
 def test_non_integer_id_is_400(agora):
     resp = agora.get("/api/v1/products/abc")
     assert resp.status_code == 400 and resp.json()["details"][0]["field"] == "id"
+
+
+def test_conditional_get_through_the_ingress(agora, unique):
+    """A client keeps a product with its ETag and revalidates it: 304 while unchanged,
+    the new representation (and tag) once it changed."""
+    product = make_product(agora, name=f"Tagged {unique}")
+    location = f"/api/v1/products/{product['id']}"
+    first = agora.get(location)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "no-cache"
+    fresh = agora.get(location, headers={"If-None-Match": etag})
+    assert fresh.status_code == 304 and fresh.content == b""
+    assert fresh.headers["ETag"] == etag
+    assert agora.patch(location, json={"price": "20.50"}).status_code == 200
+    stale = agora.get(location, headers={"If-None-Match": etag})
+    assert stale.status_code == 200 and stale.json()["price"] == "20.50"
+    assert stale.headers["ETag"] != etag

@@ -133,6 +133,7 @@ def test_an_unusable_request_id_is_replaced_at_the_ingress(agora):
     assert resp.headers["X-Request-ID"] != "x" * 500 and len(resp.headers["X-Request-ID"]) == 32
 
 
+@pytest.mark.devstack_ingress
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT"])
 def test_a_method_the_ingress_refuses_is_405_in_shape_with_allow(agora_url, method):
     # nginx refuses these itself, before any route: the service never sees them.
@@ -144,6 +145,7 @@ def test_a_method_the_ingress_refuses_is_405_in_shape_with_allow(agora_url, meth
     assert headers["x-request-id"]
 
 
+@pytest.mark.devstack_ingress
 def test_a_body_above_the_ingress_limit_is_413_in_shape(agora_url):
     # Declared, not sent: nginx refuses on the header, before reading the body.
     request = (

@@ -294,3 +294,10 @@ async def test_unusual_names_are_stored_literally(client, catalog_dsn, name):
     fetched = await (await client.get(f"/api/v1/products/{created['id']}")).json()
     assert fetched["name"] == name
     assert await count_products(catalog_dsn) == 1
+
+
+async def test_patch_takes_a_price_as_a_decimal_string(client):
+    created = await create(client)
+    resp = await client.patch(f"/api/v1/products/{created['id']}", json={"price": "20.50"})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["price"] == "20.50"

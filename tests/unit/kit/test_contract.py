@@ -18,20 +18,17 @@ from aiohttp.test_utils import make_mocked_request
 from pydantic import MISSING, BaseModel, ValidationError
 
 from services.kit.api import (
-    HEADER_PARAMETER,
-    HEADER_PATTERN,
     ID_PARAMETER,
-    MAX_HEADER_LENGTH,
     MAX_ID,
     Api,
     Body,
     PageQuery,
     Patch,
     Query,
-    header_value,
 )
 from services.kit.errors import ApiError
 from services.kit.fields import Count, Id, Money, Name, NonNegativeNumber, Number
+from services.kit.headers import HEADER_PARAMETER, HEADER_PATTERN, MAX_HEADER_LENGTH, header_value
 from services.kit.openapi import build_openapi
 
 
