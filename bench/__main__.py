@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .common import BenchEnv, local_only, machine
 
-BENCHMARKS = ["kit", "peers", "pipeline", "cats", "orders", "realtime", "auth", "social"]
+BENCHMARKS = ["kit", "peers", "pipeline", "cats", "orders", "realtime", "auth", "posts", "social"]
 
 
 def main(argv: list[str]) -> None:

@@ -44,6 +44,7 @@ async def create_post(request: web.Request, caller: Caller, body: PostIn) -> web
     summary="A batch of posts, or a set of authors' posts",
     query=PostQuery,
     response=PostPage,
+    errors=[422],
 )
 async def list_posts(request: web.Request, query: PostQuery) -> web.Response:
     """Exactly one of `ids` (these posts, in the order asked, missing or deleted ones left
@@ -51,10 +52,11 @@ async def list_posts(request: web.Request, query: PostQuery) -> web.Response:
     `limit` of them; `next` is the `before` of the next page, null after the last)."""
     db = request.app[DB_POOL]
     if (query.ids is None) == (query.author_ids is None):
+        # A rule between parameters, which the document cannot state: a 422, as the
+        # domain's rules are (a 400 is for what the document says).
         raise ApiError(
-            400,
+            422,
             "Give ids or author_ids (one of them)",
-            code="validation_error",
             details=[field_error("ids", "give ids or author_ids, not both", "exclusive", "query")],
         )
     if query.ids is not None:

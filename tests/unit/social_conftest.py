@@ -3,14 +3,19 @@ server with accounts, and helpers to read a service's outbox."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import asyncpg
 import orjson
 import pytest
 
+from services.kit.config import KitSettings
 from services.users.app import create_app as create_users
 from tests.conftest import free_port
-from tests.unit.conftest import truncate_all
+from tests.unit.conftest import AuthKeys, truncate_all
 from tests.unit.users.conftest import users_settings
+
+SettingsT = TypeVar("SettingsT", bound=KitSettings)
 
 
 @pytest.fixture
@@ -19,6 +24,26 @@ async def users(aiohttp_client, databases, redis_url, auth_keys):
     return await aiohttp_client(
         create_users(users_settings(databases["users"], redis_url, auth_keys))
     )
+
+
+def social_settings(
+    cls: type[SettingsT], service: str, dsn: str, redis_url: str, users, keys: AuthKeys
+):
+    """make(**overrides): the settings of a service that calls users and checks tokens."""
+
+    def make(**overrides: object) -> SettingsT:
+        values = {
+            "service_name": service,
+            "database_url": dsn,
+            "redis_url": redis_url,
+            "users_url": url_of(users),
+            "auth_public_key_file": keys.public_file,
+            "upstream_timeout": 10,  # a loaded machine: a refused connection fails at once
+            "upstream_retries": 0,
+        }
+        return cls(**{**values, **overrides})
+
+    return make
 
 
 def url_of(test_client) -> str:

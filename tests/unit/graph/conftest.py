@@ -9,7 +9,7 @@ from services.graph.app import Settings, create_app
 from tests.unit.conftest import AuthKeys, truncate_all
 from tests.unit.social_conftest import (
     make_account,
-    url_of,
+    social_settings,
     users,  # noqa: F401 (a fixture)
 )
 
@@ -22,19 +22,7 @@ async def graph_dsn(databases: dict[str, str]) -> str:
 
 @pytest.fixture
 def graph_settings(graph_dsn, redis_url, auth_keys: AuthKeys, users):  # noqa: F811
-    def make(**overrides) -> Settings:
-        values = {
-            "service_name": "graph",
-            "database_url": graph_dsn,
-            "redis_url": redis_url,
-            "users_url": url_of(users),
-            "auth_public_key_file": auth_keys.public_file,
-            "upstream_timeout": 2,
-            "upstream_retries": 0,
-        }
-        return Settings(**{**values, **overrides})
-
-    return make
+    return social_settings(Settings, "graph", graph_dsn, redis_url, users, auth_keys)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from services.posts.app import Settings, create_app
 from tests.unit.conftest import AuthKeys, truncate_all
 from tests.unit.social_conftest import (
     make_account,
-    url_of,
+    social_settings,
     users,  # noqa: F401 (a fixture)
 )
 
@@ -22,19 +22,7 @@ async def posts_dsn(databases: dict[str, str]) -> str:
 
 @pytest.fixture
 def posts_settings(posts_dsn, redis_url, auth_keys: AuthKeys, users):  # noqa: F811
-    def make(**overrides) -> Settings:
-        values = {
-            "service_name": "posts",
-            "database_url": posts_dsn,
-            "redis_url": redis_url,
-            "users_url": url_of(users),
-            "auth_public_key_file": auth_keys.public_file,
-            "upstream_timeout": 2,
-            "upstream_retries": 0,
-        }
-        return Settings(**{**values, **overrides})
-
-    return make
+    return social_settings(Settings, "posts", posts_dsn, redis_url, users, auth_keys)
 
 
 @pytest.fixture

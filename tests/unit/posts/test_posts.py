@@ -285,8 +285,6 @@ async def test_the_limits_of_a_text_are_counted_after_trimming(client, as_user):
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({}, "ids"),
-        ({"ids": "1", "author_ids": "1"}, "ids"),
         ({"ids": ""}, "ids"),
         ({"ids": "0"}, "ids"),
         ({"ids": "a,b"}, "ids"),
@@ -310,6 +308,13 @@ async def test_bad_queries_are_400s_naming_the_parameter(client, params, field):
         field in [d["field"] for d in error["details"]]
         and error["details"][0]["location"] == "query"
     )
+
+
+@pytest.mark.parametrize("params", [{}, {"ids": "1", "author_ids": "1"}])
+async def test_neither_or_both_of_ids_and_author_ids_is_a_422(client, params):
+    resp = await client.get("/api/v1/posts", params=params)
+    assert resp.status == 422
+    assert (await resp.json())["details"][0]["field"] == "ids"
 
 
 async def test_the_largest_batches_are_accepted(client):
