@@ -87,7 +87,7 @@ bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit fo
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
 
 socialgraph: setup ## load socfb-Reed98 through socialcompat into a running `make up` (AGORA_URL)
-	$(BIN)/python -m bench.dsb_graph --url $${AGORA_URL:-http://127.0.0.1:8080}
+	$(BIN)/python -m bench.dsb_graph --url "$${AGORA_URL:-http://127.0.0.1:8080}"
 
 deploy: ## kind cluster + image + ingress-nginx + chart + helm test, then the URLs
 	tools/cluster.sh deploy
