@@ -29,7 +29,7 @@ export KIND_CLUSTER ?= agora
 export KIND_HTTP_PORT ?= 8090
 
 .PHONY: help setup up down status logs test lint unit chart image integration bench lock clean \
-	deploy undeploy port-forward test-cluster canary canary-status promote rollback canary-analyze
+	deploy undeploy port-forward test-cluster canary canary-status promote rollback canary-analyze socialgraph
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -108,6 +108,9 @@ integration: setup ## README examples, integration, fault, browser and contract 
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
+
+socialgraph: setup ## load socfb-Reed98 through socialcompat into a running `make up` (AGORA_URL)
+	$(BIN)/python -m bench.dsb_graph --url "$${AGORA_URL:-http://127.0.0.1:8080}"
 
 deploy: ## kind cluster + image + ingress-nginx + chart + helm test, then the URLs
 	tools/cluster.sh deploy

@@ -27,6 +27,7 @@ BENCHMARKS = [
     "posts",
     "social",
     "engagement",
+    "dsb",
 ]
 
 

@@ -178,6 +178,11 @@ class Layout:
         return self.run_dir / "secrets.json"
 
     @property
+    def impersonation_credential(self) -> Path:
+        """The secret of services/kit/impersonation.py (users and socialcompat only)."""
+        return self.run_dir / "impersonation" / "credential"
+
+    @property
     def auth_dir(self) -> Path:
         """The token keypair: private.pem (users only) and public.pem (every verifier)."""
         return self.run_dir / "auth"

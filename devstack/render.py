@@ -88,6 +88,8 @@ def replica_env(
         env["AUTH_PRIVATE_KEY_FILE"] = str(layout.auth_dir / "private.pem")
     if replica.variant:  # an A/B test's variant of this track, as the chart's pods get it
         env["AB_VARIANT"] = replica.variant
+    if workload.impersonation != "none":
+        env["IMPERSONATION_CREDENTIAL_FILE"] = str(layout.impersonation_credential)
     env.update(upstream_env(workload, service_urls))
     return env
 

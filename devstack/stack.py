@@ -25,6 +25,7 @@ import httpx
 from supervisor.xmlrpc import SupervisorTransport
 
 from services.kit.auth import write_keypair
+from services.kit.impersonation import write_credential
 
 from . import canary, monitoring, postgres, render
 from .layout import Layout, Replica
@@ -140,6 +141,17 @@ def ensure_auth_keys(layout: Layout) -> None:
     say(f"generated the token keypair in {layout.auth_dir}")
 
 
+def ensure_impersonation_credential(layout: Layout) -> None:
+    """The credential with which socialcompat gets users' tokens, made once and kept,
+    readable by its owner only; given to the services with `impersonation` set."""
+    path = layout.impersonation_credential
+    if path.exists():
+        return
+    write_credential(path)
+    path.parent.chmod(0o700)
+    say(f"generated the impersonation credential in {path}")
+
+
 def prepare_dirs(layout: Layout) -> None:
     for sub in ("logs", "nginx/tmp", "redis", "prometheus-data", "metrics", "rules"):
         (layout.run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -197,6 +209,7 @@ def up(layout: Layout) -> None:
         say(f"initialised PostgreSQL in {data_dir}")
     secrets = load_secrets(layout, services)
     ensure_auth_keys(layout)
+    ensure_impersonation_credential(layout)
     server = postgres.Server(layout.postgres_port, layout.socket_dir)
     write_configs(layout, services)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class Workload:
     database: str | None  # with postgres: its own (its name) or another service's
     redis: bool
     auth: str  # none, verify (the public key) or sign (the private key too)
+    impersonation: str  # none, issue (users) or use (socialcompat): services/kit/impersonation.py
     upstreams: list[str]
     env: dict[str, str]
     probes: dict[str, str]
@@ -112,8 +113,10 @@ def load_values(path: Path = VALUES) -> dict[str, Any]:
     return values
 
 
-def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
-    """The enabled services, in name order, with defaults applied and checked.
+def workloads(values: dict[str, Any] | None = None, *, chart: bool = False) -> list[Workload]:
+    """The enabled services, in name order, with defaults applied and checked. devstack
+    also runs those marked `devstack: true` (socialcompat); `chart=True` gives the set
+    the chart renders.
 
     An upstream that names a disabled service is dropped (no <NAME>_URL): the caller then
     uses its own default, e.g. facts the public API when factsource is off. One that
@@ -125,7 +128,11 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
         name: deep_merge(default, entry or {})
         for name, entry in sorted(values.get("services", {}).items())
     }
-    enabled = {name for name, spec in specs.items() if spec.get("enabled", True)}
+    enabled = {
+        name
+        for name, spec in specs.items()
+        if spec.get("enabled", True) or (not chart and spec.get("devstack", False))
+    }
     result = []
     for name, spec in specs.items():
         if name not in enabled:
@@ -147,6 +154,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 database=database,
                 redis=bool(spec.get("redis")),
                 auth=str(spec.get("auth", "none")),
+                impersonation=str(spec.get("impersonation", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),
@@ -154,6 +162,10 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 canary=canary_of(spec),
             )
         )
+    if not any(w.impersonation == "use" for w in result):
+        # As the chart: without a service that uses the credential nobody gets it (users
+        # then has no internal routes at all).
+        result = [replace(w, impersonation="none") for w in result]
     return result
 
 

@@ -243,6 +243,12 @@ class Endpoint:
     description: str = ""
     websocket: bool = False  # handler(request, Connection), called once the upgrade is done
     path_params: type[BaseModel] | None = None  # path parameters other than ids (a Query)
+    # A route between Agora's own services (under /internal/, never routed by the
+    # ingress): served, but left out of the public OpenAPI document.
+    internal: bool = False
+    # Parts of the OpenAPI operation stated by hand, over the generated ones (a body or an
+    # answer that is not JSON: socialcompat's forms and text).
+    document: Mapping[str, Any] | None = None
     # Cache-Control of a GET of a single resource; set, it also answers with an ETag and
     # honours If-None-Match (services.kit.caching)
     cache: str | None = None
@@ -277,6 +283,8 @@ class Api:
         headers: Sequence[tuple[str, str]] = (),
         path_params: type[BaseModel] | None = None,
         auth: Auth = None,
+        internal: bool = False,
+        document: Mapping[str, Any] | None = None,
         cache: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -295,6 +303,8 @@ class Api:
                     tuple(headers),
                     auth,
                     path_params=path_params,
+                    internal=internal,
+                    document=document,
                     cache=cache,
                 )
             )

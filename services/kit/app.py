@@ -15,10 +15,12 @@ from .deadlines import SWEEP_SECONDS, Deadlines
 from .faults import Faults
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
 from .http_client import http_client_ctx
+from .impersonation import load_credential
 from .instrument import Instrumentation
 from .keys import (
     ACCESS_LOG,
     API,
+    IMPERSONATION_CREDENTIAL,
     INSTRUMENTATION,
     READINESS,
     REQUEST_METRICS,
@@ -94,6 +96,8 @@ def create_app(
         app[TOKEN_VERIFIER] = verifier
     if signer is not None:
         app[TOKEN_SIGNER] = signer
+    if settings.impersonation_credential_file:
+        app[IMPERSONATION_CREDENTIAL] = load_credential(settings.impersonation_credential_file)
     if api.has_websockets:
         sockets = Sockets(
             settings.service_name,

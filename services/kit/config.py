@@ -74,6 +74,11 @@ class KitSettings(BaseSettings):
     auth_audience: str = Field("agora", min_length=1, max_length=200)
     auth_token_ttl: int = Field(3600, ge=60, le=30 * 86400, description="seconds a token lasts")
     auth_leeway: float = Field(30.0, ge=0, le=600, description="clock skew allowed on exp")
+    # services.kit.impersonation: users (which issues a user's token on it) and the
+    # services with `impersonation: use` (socialcompat) have it; no other.
+    impersonation_credential_file: str | None = Field(
+        None, description="file with the secret that lets a service act for any user"
+    )
 
     # Fault injection (services.kit.faults): off unless set, for making a bad canary.
     fault_error_rate: float = Field(0.0, ge=0, le=1, description="share answered 500")

@@ -85,7 +85,8 @@ class DocumentSchema(GenerateJsonSchema):
 
 def build_openapi(api: Api) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization")]
-    for endpoint in api.endpoints:
+    public = [endpoint for endpoint in api.endpoints if not endpoint.internal]
+    for endpoint in public:
         if endpoint.body is not None:
             models.append((endpoint.body, "validation"))
         if isinstance(endpoint.response, type) and issubclass(endpoint.response, BaseModel):
@@ -108,12 +109,12 @@ def build_openapi(api: Api) -> dict[str, Any]:
 
     error_schema = schema_of(ErrorBody, "serialization")
     paths: dict[str, dict[str, Any]] = {}
-    for endpoint in api.endpoints:
+    for endpoint in public:
         operation = _operation(api, endpoint, schema_of, error_schema)
         paths.setdefault(openapi_path(endpoint.path), {})[endpoint.method.lower()] = operation
 
     components: dict[str, Any] = {"schemas": schemas}
-    if any(endpoint.auth for endpoint in api.endpoints):
+    if any(endpoint.auth for endpoint in public):
         components["securitySchemes"] = BEARER_SCHEME
     return {
         "openapi": "3.1.0",
@@ -269,6 +270,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             "required": True,
             "content": {"application/json": {"schema": schema_of(endpoint.body, "validation")}},
         }
+    if endpoint.document:
+        operation.update(endpoint.document)
     return operation
 
 

@@ -56,6 +56,7 @@ async def compose(app: web.Application, caller: Caller, body: PostIn) -> dict[st
                 short_urls=[short_link(code) for code, _ in shortened.links],
                 media=[item.model_dump() for item in body.media],
                 reply_to=body.reply_to,
+                kind=body.kind,
             )
         except asyncpg.UniqueViolationError:
             if attempt == ATTEMPTS - 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -27,6 +27,9 @@ MediaType = Annotated[
 ]
 
 
+PostKind = Literal["post", "repost", "reply", "dm"]
+
+
 class Media(Body):
     id: Annotated[int, Field(ge=0, le=MAX_ID, description="the media's id where it is stored")]
     type: MediaType
@@ -36,6 +39,7 @@ class PostIn(Body):
     text: PostText
     media: list[Media] = Field([], max_length=MAX_MEDIA, description=f"at most {MAX_MEDIA}")
     reply_to: Id | None = Field(None, description="the post this one answers; it must exist")
+    kind: PostKind = Field("post", description="what it is (DeathStarBench's post_type)")
 
 
 class UserRef(BaseModel):
@@ -62,6 +66,7 @@ class Post(BaseModel):
     urls: list[ShortLink]
     media: list[MediaOut]
     reply_to: int | None
+    kind: PostKind
     created_at: datetime
 
 

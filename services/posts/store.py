@@ -13,7 +13,7 @@ from services.kit import outbox
 Row = dict[str, Any]
 POST_COLUMNS = (
     "id, author_id, author_username, text, mentions::text AS mentions, hashtags,"
-    " urls::text AS urls, media::text AS media, reply_to, created_at"
+    " urls::text AS urls, media::text AS media, reply_to, kind, created_at"
 )
 
 
@@ -28,6 +28,7 @@ def public(row: asyncpg.Record) -> Row:
         "urls": orjson.loads(row["urls"]),
         "media": orjson.loads(row["media"]),
         "reply_to": row["reply_to"],
+        "kind": row["kind"],
         "created_at": row["created_at"],
     }
 
@@ -49,6 +50,7 @@ async def create(
     short_urls: list[str],
     media: list[Row],
     reply_to: int | None,
+    kind: str = "post",
 ) -> Row:
     """The post, its short links and its post.created event, committed together. The id
     (and created_at, the instant it encodes) comes from next_post_id() (see 0001_init.sql)."""
@@ -59,8 +61,8 @@ async def create(
         row = await conn.fetchrow(
             "WITH new AS (SELECT next_post_id() AS id)"
             " INSERT INTO posts (id, author_id, author_username, text, mentions,"
-            " hashtags, urls, media, reply_to, created_at)"
-            " SELECT new.id, $1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8,"
+            " hashtags, urls, media, reply_to, kind, created_at)"
+            " SELECT new.id, $1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9,"
             " to_timestamp((new.id >> 10) / 1000.0) FROM new"
             f" RETURNING {POST_COLUMNS}",
             author_id,
@@ -71,6 +73,7 @@ async def create(
             orjson.dumps(urls).decode(),
             orjson.dumps(media).decode(),
             reply_to,
+            kind,
         )
         if links:
             await conn.executemany(

@@ -47,6 +47,7 @@ class Post(BaseModel):
     urls: list[ShortUrl]
     media: list[MediaRef]
     reply_to: int | None
+    kind: str = Field(description="post, repost, reply or dm")
     created_at: datetime
     like_count: int | None = Field(
         None, description="null when engagement did not answer (header Agora-Degraded)"

@@ -33,6 +33,9 @@ from tests.integration.timelines_helpers import (
     wait_home,
 )
 
+# 2,000 follows take ~20 s on a quiet machine; on a shared one under heavy load minutes.
+pytestmark = pytest.mark.timeout(900)
+
 FOLLOWERS = 2000  # the test stack's FANOUT_MAX_FOLLOWERS: still fanned out
 POSTS_STREAM, GROUP = "posts.events", "timelines"
 REPLICAS = ("timelines-0", "timelines-1")

@@ -487,3 +487,27 @@ ConfigMap with its public half (mounted by every `auth: verify` or `sign` servic
 {{- if ne $service.auth "none" -}}true{{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* ---------------------------------------------------------------- impersonation */}}
+
+{{/* The Secret with the credential that lets a service act for any user
+(services/kit/impersonation.py): mounted by users (`impersonation: issue`) and the
+`impersonation: use` services (socialcompat) only, and rendered only while one of the
+latter is enabled: without it users has no internal routes at all. */}}
+{{- define "agora.impersonation.secretName" -}}
+{{- include "agora.componentName" (dict "root" . "component" "impersonation") -}}
+{{- end -}}
+
+{{- define "agora.impersonation.dir" -}}/etc/agora/impersonation{{- end -}}
+
+{{/* "true" when an enabled service uses the credential. */}}
+{{- define "agora.impersonation.used" -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- if eq $service.impersonation "use" -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when this service (.service, with .root) gets the credential mounted. */}}
+{{- define "agora.impersonation.mounted" -}}
+{{- if and (ne .service.impersonation "none") (include "agora.impersonation.used" .root) -}}true{{- end -}}
+{{- end -}}

@@ -33,6 +33,9 @@ env, replicas and image.
 {{- /* an A/B test's variant of this track: the service knows which one it serves */ -}}
 {{- $_ := set $env "AB_VARIANT" . -}}
 {{- end -}}
+{{- if include "agora.impersonation.mounted" . -}}
+{{- $_ := set $env "IMPERSONATION_CREDENTIAL_FILE" (printf "%s/credential" (include "agora.impersonation.dir" $root)) -}}
+{{- end -}}
 {{- range .service.upstreams -}}
 {{- $upstream := get $.services . -}}
 {{- $_ := set $env (printf "%s_URL" (include "agora.envName" .)) (printf "http://%s:%v" . $upstream.port) -}}
@@ -182,6 +185,11 @@ spec:
               mountPath: {{ include "agora.auth.signingDir" $root }}
               readOnly: true
             {{- end }}
+            {{- if include "agora.impersonation.mounted" . }}
+            - name: impersonation
+              mountPath: {{ include "agora.impersonation.dir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "agora.scratchVolumes" $root | nindent 8 }}
         {{- if ne $service.auth "none" }}
@@ -197,6 +205,14 @@ spec:
             defaultMode: 0440  # group-readable: the pod's fsGroup is the image's user
             items:
               - {key: private.pem, path: private.pem}
+        {{- end }}
+        {{- if include "agora.impersonation.mounted" . }}
+        - name: impersonation
+          secret:
+            secretName: {{ include "agora.impersonation.secretName" $root }}
+            defaultMode: 0440
+            items:
+              - {key: credential, path: credential}
         {{- end }}
 {{- end -}}
 
