@@ -40,8 +40,9 @@ def home_ids(agora: httpx.Client, reader: Account, limit: int = 100) -> list[int
 def wait_home(agora: httpx.Client, reader: Account, condition, what: str) -> list[int]:
     """Poll the reader's home timeline (its first 100 ids) until condition(ids) holds."""
 
-    def holds() -> list[int] | None:
+    def holds() -> tuple[list[int]] | None:
         ids = home_ids(agora, reader)
-        return ids if condition(ids) else None
+        return (ids,) if condition(ids) else None  # a tuple: an empty timeline may be the aim
 
-    return wait_for(holds, patience=FAN_OUT_PATIENCE, what=what)
+    (ids,) = wait_for(holds, patience=FAN_OUT_PATIENCE, what=what)
+    return ids
