@@ -1,9 +1,10 @@
 """Every service's Swagger UI, opened in Chromium: it renders the service's OpenAPI 3.1
 document (every operation listed), loads nothing from outside, and "Try it out" on a
-GET answers 200 through the same address the page came from."""
+GET answers through the same address the page came from, as its document says."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -92,8 +93,12 @@ def test_docs_render_every_operation_and_try_it_out_works(page: Page, agora_url,
             field.fill(str(parameter["schema"].get("minimum", 1)))
         with page.expect_response(lambda r: r.request.method == "GET" and path_of(r.url, base)):
             block.get_by_role("button", name="Execute").click()
+        # The answer came back through the page's address; it is one the document lists
+        # and not a server error (an empty database may rightly answer 404, a GET with
+        # only optional filters 422 when the service needs one of them).
+        documented = sorted(code for code in operation["responses"] if code < "500")
         status = block.locator(".live-responses-table .response-col_status:not(.col_header)")
-        expect(status).to_have_text("200")
+        expect(status).to_have_text(re.compile(f"^({'|'.join(documented)})$"))
 
     assert not outside, f"the page loaded from outside the service: {outside}"
     assert not errors, f"the page raised: {errors}"
