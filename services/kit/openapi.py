@@ -230,7 +230,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
     error_statuses = set(endpoint.errors)
     if endpoint.body is not None:
         error_statuses |= {400, 413, 415}
-    if endpoint.query is not None or path_parameters(endpoint.path):
+    # a malformed If-None-Match of a cached GET is a 400 too, parameters or not (/users/me)
+    if endpoint.query is not None or path_parameters(endpoint.path) or endpoint.cache:
         error_statuses.add(400)
     if endpoint.auth:
         error_statuses.add(401)

@@ -333,6 +333,7 @@ async def test_the_openapi_document_shows_login_and_me(client):
     document = await (await client.get("/api/v1/users/openapi.json")).json()
     me = document["paths"]["/api/v1/users/me"]["get"]
     assert me["security"] == [{"bearerAuth": []}] and "401" in me["responses"]
+    assert "400" in me["responses"]  # a malformed If-None-Match, though /me takes no parameter
     login_op = document["paths"]["/api/v1/auth/login"]["post"]
     assert {"200", "400", "401", "429"} <= set(login_op["responses"])
     assert "security" not in login_op
