@@ -27,7 +27,7 @@ from services.kit.api import (
     Query,
 )
 from services.kit.errors import ApiError
-from services.kit.fields import Count, Id, Money, Name, NonNegativeNumber, Number
+from services.kit.fields import Count, Id, IdList, Money, Name, NonNegativeNumber, Number
 from services.kit.headers import HEADER_PARAMETER, HEADER_PATTERN, MAX_HEADER_LENGTH, header_value
 from services.kit.openapi import build_openapi
 
@@ -206,6 +206,26 @@ def test_integers_in_a_query_are_written_in_digits(text, valid):
     assert (parsed is not None) is valid
     if valid:
         assert parsed == int(text.split(".")[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [("3,1,3,2", (3, 1, 2)), (str(MAX_ID), (MAX_ID,)),
+     (f"{MAX_ID + 1},7", (7,)), ("9" * 19, ()), ("0", None), ("1,", None), ("9" * 20, None)],
+)  # fmt: skip
+def test_an_id_list_accepts_what_its_pattern_allows(text, parsed):
+    """Any list the documented pattern allows is accepted; an id above MAX_ID names no row
+    and is left out like any missing id."""
+
+    class Lookup(Query):
+        ids: IdList
+
+    schema = Lookup.model_json_schema()["properties"]["ids"]
+    assert jsonschema_rs.validator_for(schema).is_valid(text) is (parsed is not None)
+    try:
+        assert Lookup.model_validate({"ids": text}).ids == parsed
+    except ValidationError:
+        assert parsed is None
 
 
 async def test_parameters_state_their_rules():
