@@ -99,11 +99,9 @@ class Token(BaseModel):
 ExternalId = Annotated[int, Field(ge=0, le=MAX_ID, description="an id a compat layer chose")]
 
 
-def _external_id(text: str) -> int:
+def _external_id(text: str) -> int | None:
     value = int(text)
-    if value > MAX_ID:
-        raise ValueError(f"external ids must be at most {MAX_ID}")
-    return value
+    return value if value <= MAX_ID else None  # no user has it: missing, left out
 
 
 ExternalIdList = comma_separated(
