@@ -107,7 +107,8 @@ def test_pods_are_hardened(rendered: Rendered) -> None:
 
 
 def test_service_pods_run_as_the_image_user_with_scratch_dirs_only(rendered: Rendered) -> None:
-    """Writable: emptyDirs only. Besides them, read-only: the token keys (test_auth.py)."""
+    """Writable: emptyDirs only. Besides them, read-only: the token keys (test_auth.py) and
+    socialcompat's impersonation credential (test_socialcompat.py)."""
     for deployment in services_of(rendered).values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] >= 10000
@@ -122,7 +123,7 @@ def test_service_pods_run_as_the_image_user_with_scratch_dirs_only(rendered: Ren
         assert set(mounts) == {"/tmp", metrics_dir}
         assert all("emptyDir" in volume for volume in mounts.values())
         read_only = {m["name"] for m in container["volumeMounts"] if m.get("readOnly")}
-        assert read_only <= {"auth-public", "auth-signing"}
+        assert read_only <= {"auth-public", "auth-signing", "impersonation"}
 
 
 def test_pods_spread_across_nodes(rendered: Rendered) -> None:
