@@ -65,7 +65,12 @@ class Traffic(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        # A new connection per request: a promotion or rollback reloads nginx, which closes
+        # its idle keep-alive connections, and a request sent on one as it closes is lost
+        # before nginx reads it (a ReadError; clients retry those). What is measured here
+        # is what the split does to requests, not that race of keep-alive.
+        no_keepalive = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=self.url, timeout=10, limits=no_keepalive) as client:
             while not self.stopped.is_set():
                 try:
                     answer = client.post(PATH, json=BODY, headers=self.headers)
