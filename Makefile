@@ -17,7 +17,7 @@ TEST_PORT_BASE ?= 28000
 BENCH_PORT_BASE ?= 24000
 # The test stack evaluates its rules every second, so alerts fire within its tests.
 TEST_STACK := AGORA_RUN_DIR=.run/test AGORA_INGRESS_PORT=$(shell echo $$(($(TEST_PORT_BASE) + 80))) \
-	AGORA_PORT_BASE=$(TEST_PORT_BASE) AGORA_EVALUATION_INTERVAL=1s AGORA_VALUES_EXTRA=tests/values.yaml
+	AGORA_PORT_BASE=$(TEST_PORT_BASE) AGORA_EVALUATION_INTERVAL=1s
 BENCH_STACK := AGORA_RUN_DIR=.run/bench AGORA_INGRESS_PORT=$(shell echo $$(($(BENCH_PORT_BASE) + 80))) \
 	AGORA_PORT_BASE=$(BENCH_PORT_BASE)
 # checkov, pinned in tools/checkov-requirements.txt (its own virtualenv: its pins clash)
