@@ -197,7 +197,12 @@ NonNegativeNumber = Annotated[
 
 
 def comma_separated(
-    item: str, *, max_items: int, convert: Callable[[str], Any], description: str
+    item: str,
+    *,
+    max_items: int,
+    convert: Callable[[str], Any],
+    description: str,
+    example: str | None = None,
 ) -> Any:
     """A query parameter holding 1 to `max_items` comma-separated values, each matching
     the regular expression `item`, as a tuple of `convert(value)` in the order given,
@@ -217,8 +222,25 @@ def comma_separated(
         except ValueError as error:
             raise PydanticCustomError("comma_list", str(error)) from None
 
-    schema = {"type": "string", "pattern": pattern, "description": description}
+    schema: dict[str, Any] = {"type": "string", "pattern": pattern, "description": description}
+    if example is not None:
+        schema["examples"] = [example]  # what Swagger UI's "Try it out" offers
     return Annotated[tuple, PlainValidator(parse), WithJsonSchema(schema)]
+
+
+def digits_up_to(limit: int) -> str:
+    """A regular expression (no anchors) for the integers 0 to `limit` in plain digits,
+    without leading zeros: what a schema can state where a number travels as text."""
+    top = str(limit)
+    parts = ["0", f"[1-9][0-9]{{0,{len(top) - 2}}}"] if len(top) > 1 else ["0"]
+    for index, digit in enumerate(top):  # same length: below `top` at this digit
+        low = "1" if index == 0 else "0"
+        if int(digit) > int(low):
+            rest = len(top) - index - 1
+            tail = f"[0-9]{{{rest}}}" if rest else ""
+            parts.append(f"{top[:index]}[{low}-{int(digit) - 1}]{tail}")
+    parts.append(top)
+    return "(" + "|".join(parts) + ")"
 
 
 def _id(text: str) -> int | None:
@@ -235,6 +257,7 @@ def id_list(max_items: int) -> Any:
         max_items=max_items,
         convert=_id,
         description=f"up to {max_items} ids, comma-separated",
+        example="1,2,3",
     )
 
 

@@ -40,13 +40,16 @@ class Account:
 
 
 def upstream_error(upstream: str, response: UpstreamResponse) -> ApiError:
-    """A 4xx passed on with the upstream's message; anything else a 502."""
+    """A 4xx passed on with the upstream's message (a 400 as a 422: the request passed
+    this service's document, so what the upstream refused is a rule the document does not
+    state, such as following yourself); anything else a 502."""
     if 400 <= response.status < 500:
         try:
             message = str(response.json().get("error") or "")
         except (ValueError, AttributeError):
             message = ""
-        return ApiError(response.status, message or f"{upstream} answered {response.status}")
+        status = 422 if response.status == 400 else response.status
+        return ApiError(status, message or f"{upstream} answered {response.status}")
     return ApiError(502, f"{upstream} answered {response.status} unexpectedly")
 
 

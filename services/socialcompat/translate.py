@@ -32,8 +32,10 @@ def media_of(media_ids: str | None, media_types: str | None) -> list[dict[str, A
         ids, types = orjson.loads(media_ids), orjson.loads(media_types)
     except orjson.JSONDecodeError:
         raise ApiError(400, "media_ids and media_types must be JSON arrays") from None
-    if not (isinstance(ids, list) and isinstance(types, list) and len(ids) == len(types)):
-        raise ApiError(400, "media_ids and media_types must be JSON arrays of one length")
+    if not (isinstance(ids, list) and isinstance(types, list)):
+        raise ApiError(400, "media_ids and media_types must be JSON arrays")
+    if len(ids) != len(types):  # each well formed (the document), but they do not pair up
+        raise ApiError(422, "media_ids and media_types must have one type per id")
     if len(ids) > MAX_MEDIA:
         raise ApiError(400, f"at most {MAX_MEDIA} media")
     media = []

@@ -10,15 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import TypeAdapter
 
 from services.kit.api import MAX_ID, Api
 from services.kit.errors import ApiError
+from services.kit.fields import NAME_PATTERN, digits_up_to, free_text
 
 from .agora import Account, Agora
 from .forms import (
     FORM_TYPE,
     INCOMPLETE,
     answers_in_text,
+    check,
     given,
     integer,
     json_array,
@@ -45,11 +48,39 @@ COMPOSED = "Successfully upload post"
 
 # ---------------------------------------------------------------- the document
 
-# Up to 18 digits in the document (always below 2^63); the route takes any id up to 2^63-1.
-ID_TEXT = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,17})$"}
-POSITION_TEXT = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,2}|1000)$"}
-NAME_TEXT = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,30}$"}
-PLAIN = {"type": "string", "minLength": 1}
+ID_TEXT = {"type": "string", "pattern": f"^{digits_up_to(MAX_ID)}$", "examples": ["0"]}
+POSITION_TEXT = {
+    "type": "string",
+    "pattern": f"^{digits_up_to(MAX_POSITION)}$",
+    "examples": ["0"],
+}
+NAME_TEXT = {  # users' username
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_.-]{3,30}$",
+    "examples": ["username_0"],
+}
+# first_name and last_name make users' name ("first last", at most 200 characters): each
+# has a visible character and no control character.
+NAME_PART = {"type": "string", "maxLength": 99, "pattern": NAME_PATTERN}
+MAX_TEXT = 2000  # posts' limit, whitespace around the text not counted
+POST_TEXT = {
+    "type": "string",
+    "pattern": TypeAdapter(free_text(MAX_TEXT)).json_schema()["pattern"],
+    "description": f"1 to {MAX_TEXT} characters; tabs and line breaks, no other control",
+}
+MAX_MEDIA = 10  # posts' limit
+_MEDIA_ID = f'"{digits_up_to(MAX_ID)}"'
+_MEDIA_TYPE = '"[a-z0-9][a-z0-9.+/-]{0,49}"'  # posts' media type
+MEDIA_IDS = {
+    "type": "string",
+    "pattern": f"^\\[({_MEDIA_ID}(,{_MEDIA_ID}){{0,{MAX_MEDIA - 1}}})?\\]$",
+    "description": 'a JSON array of ids in digits, as DeathStarBench sends it: ["123","456"]',
+}
+MEDIA_TYPES = {
+    "type": "string",
+    "pattern": f"^\\[({_MEDIA_TYPE}(,{_MEDIA_TYPE}){{0,{MAX_MEDIA - 1}}})?\\]$",
+    "description": 'a JSON array, one type per id: ["png","png"]',
+}
 HEADERS = {"X-Request-ID": {"schema": {"type": "string"}, "required": True}}
 
 
@@ -67,6 +98,7 @@ FAILURES = {
         (400, f"`{INCOMPLETE}`, or an argument that is not valid"),
         (404, "a user it names is not registered"),
         (409, "the username or user_id is taken"),
+        (422, "media_ids and media_types, each well formed, do not pair up"),
         (502, "an Agora service failed"),
         (503, "an Agora service is unavailable"),
         (504, "an Agora service did not answer in time"),
@@ -74,8 +106,15 @@ FAILURES = {
 }
 
 
-def _form(properties: dict[str, Any], required: list[str], answer: str) -> dict[str, Any]:
+def _form(
+    properties: dict[str, Any],
+    required: list[str],
+    answer: str,
+    any_of: list[list[str]] | None = None,
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+    if any_of:  # one of these sets of arguments, each complete
+        schema["anyOf"] = [{"required": names} for names in any_of]
     return {
         "requestBody": {"required": True, "content": {FORM_TYPE: {"schema": schema}}},
         "responses": {"200": _text_answer(f"`{answer}`"), **FAILURES},
@@ -99,14 +138,26 @@ DSB_POST = {
         "post_type": {"type": "integer", "minimum": 0, "maximum": 3},
     },
 }
+READ_FIELDS = {"user_id": ID_TEXT, "start": POSITION_TEXT, "stop": POSITION_TEXT}
+REGISTER_FIELDS = {
+    "first_name": NAME_PART,
+    "last_name": NAME_PART,
+    "username": NAME_TEXT,
+    "password": {"type": "string", "minLength": 8, "maxLength": 128},  # users' rule
+    "user_id": ID_TEXT,
+}
+COMPOSE_FIELDS = {
+    "username": NAME_TEXT,
+    "user_id": ID_TEXT,
+    "text": POST_TEXT,
+    "media_ids": MEDIA_IDS,
+    "media_types": MEDIA_TYPES,
+    "post_type": {"type": "string", "enum": ["0", "1", "2", "3"]},
+}
 READ_DOCUMENT = {
     "parameters": [
         {"name": name, "in": "query", "required": True, "schema": schema}
-        for name, schema in (
-            ("user_id", ID_TEXT),
-            ("start", POSITION_TEXT),
-            ("stop", POSITION_TEXT),
-        )
+        for name, schema in READ_FIELDS.items()
     ],
     "responses": {
         "200": {
@@ -118,15 +169,17 @@ READ_DOCUMENT = {
         **{status: FAILURES[status] for status in ("400", "502", "503", "504")},
     },
 }
+FOLLOW_FIELDS = {
+    "user_id": ID_TEXT,
+    "followee_id": ID_TEXT,
+    "user_name": NAME_TEXT,
+    "followee_name": NAME_TEXT,
+}
 FOLLOW_DOCUMENT = _form(
-    {
-        "user_id": ID_TEXT,
-        "followee_id": ID_TEXT,
-        "user_name": NAME_TEXT,
-        "followee_name": NAME_TEXT,
-    },
+    FOLLOW_FIELDS,
     [],
     SUCCESS,
+    any_of=[["user_id", "followee_id"], ["user_name", "followee_name"]],
 )
 
 
@@ -157,32 +210,22 @@ async def _named(agora: Agora, username: str) -> Account:
 @api.post(
     "/wrk2-api/user/register",
     summary="Register a user with the user_id the client chose",
-    document=_form(
-        {
-            "first_name": PLAIN,
-            "last_name": PLAIN,
-            "username": NAME_TEXT,
-            "password": {"type": "string", "minLength": 8, "maxLength": 128},
-            "user_id": ID_TEXT,
-        },
-        ["first_name", "last_name", "username", "password", "user_id"],
-        SUCCESS,
-    ),
+    document=_form(REGISTER_FIELDS, list(REGISTER_FIELDS), SUCCESS),
 )
 @answers_in_text
 async def register(request: web.Request) -> web.Response:
     args = await read_form(request)
-    first, last, username, password, _ = require(
-        args, "first_name", "last_name", "username", "password", "user_id"
-    )
+    first, last, username, password, _ = require(args, *REGISTER_FIELDS)
+    check(args, REGISTER_FIELDS)
     external_id = _user_id(args, "user_id")
-    name = f"{first} {last}"[:200]
+    name = f"{first} {last}"
     await request.app[AGORA].register(name, username, password, external_id)
     return text(SUCCESS)
 
 
 async def _follow(request: web.Request, *, on: bool) -> web.Response:
     args = await read_form(request)
+    check(args, FOLLOW_FIELDS)
     agora = request.app[AGORA]
     if given(args, "user_id", "followee_id"):
         follower = await _registered(agora, _user_id(args, "user_id"))
@@ -219,24 +262,14 @@ async def unfollow(request: web.Request) -> web.Response:
 @api.post(
     "/wrk2-api/post/compose",
     summary="Compose a post as user_id (mentions, URLs and media as posts handles them)",
-    document=_form(
-        {
-            "username": NAME_TEXT,
-            "user_id": ID_TEXT,
-            "text": PLAIN,
-            "media_ids": {"type": "string", "description": 'a JSON array: ["123", ...]'},
-            "media_types": {"type": "string", "description": 'a JSON array: ["png", ...]'},
-            "post_type": {"type": "string", "enum": ["0", "1", "2", "3"]},
-        },
-        ["username", "user_id", "text", "post_type"],
-        COMPOSED,
-    ),
+    document=_form(COMPOSE_FIELDS, ["username", "user_id", "text", "post_type"], COMPOSED),
 )
 @answers_in_text
 async def compose(request: web.Request) -> web.Response:
     args = await read_form(request)
     (post_text,) = require(args, "text")
     require(args, "user_id", "username", "post_type")
+    check(args, COMPOSE_FIELDS)
     author_id = _user_id(args, "user_id")
     kind = KINDS[integer(args, "post_type", 0, len(KINDS) - 1)]
     media = media_of(args.get("media_ids"), args.get("media_types"))
@@ -249,6 +282,7 @@ async def compose(request: web.Request) -> web.Response:
 async def _read(request: web.Request, *, home: bool) -> web.Response:
     args = request.query
     require(args, "user_id", "start", "stop")
+    check(args, READ_FIELDS)
     external_id = _user_id(dict(args), "user_id")
     start = integer(dict(args), "start", 0, MAX_POSITION)
     stop = integer(dict(args), "stop", 0, MAX_POSITION)

@@ -26,6 +26,7 @@ UsernameList = comma_separated(
     max_items=MAX_BATCH,
     convert=str.lower,
     description=f"up to {MAX_BATCH} usernames, comma-separated (any case)",
+    example="ana,bob",
 )
 
 
@@ -109,6 +110,7 @@ ExternalIdList = comma_separated(
     max_items=MAX_BATCH,
     convert=_external_id,
     description=f"up to {MAX_BATCH} external ids, comma-separated",
+    example="0,1",
 )
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import jsonschema_rs
 import pytest
 
 from services.kit.errors import ApiError
-from services.socialcompat.forms import Incomplete, integer, parse_form, require
+from services.socialcompat.forms import Incomplete, check, integer, parse_form, require
 from services.socialcompat.translate import dsb_post, media_of, users_in
+from services.socialcompat.views import (
+    COMPOSE_FIELDS,
+    FOLLOW_FIELDS,
+    READ_FIELDS,
+    REGISTER_FIELDS,
+)
 
 # What mixed-workload.lua sends: nothing percent-encoded.
 RAW_COMPOSE = (
@@ -46,13 +53,16 @@ def test_ids_are_digits_in_range(value):
 
 
 @pytest.mark.parametrize(
-    ("ids", "types"),
-    [('["1"]', '["png","png"]'), ("[1", '["png"]'), ('["x"]', '["png"]'), ('{"a": 1}', "[]")],
-)
-def test_bad_media_is_a_400(ids, types):
+    ("ids", "types", "status"),
+    [('["1"]', '["png","png"]', 422), ("[1", '["png"]', 400), ('["x"]', '["png"]', 400),
+     ('{"a": 1}', "[]", 400)],
+)  # fmt: skip
+def test_bad_media_is_refused(ids, types, status):
+    """Malformed: a 400; well formed but not one type per id (no schema relates the two
+    arguments): a 422."""
     with pytest.raises(ApiError) as raised:
         media_of(ids, types)
-    assert raised.value.status == 400
+    assert raised.value.status == status
 
 
 def test_media_absent_or_half_given_is_none():
@@ -89,3 +99,27 @@ def test_a_post_in_deathstarbenchs_shape_field_by_field():
         "timestamp": "1796130000123",
         "post_type": 2,
     }
+
+
+@pytest.mark.parametrize(
+    ("fields", "name", "value"),
+    [
+        (fields, name, value)
+        for fields in (REGISTER_FIELDS, COMPOSE_FIELDS, FOLLOW_FIELDS, READ_FIELDS)
+        for name in fields
+        for value in ("", "0", "00", "7", "9223372036854775807", "9223372036854775808",
+                      "username_1", "ab", "a*b", " x ", "\x01x", "x" * 99, "x" * 100,
+                      "password 1", "1000", "1001", "3", "4", '["1","2"]', '["png"]',
+                      '["1",]', "[]", "hello @username_2 http://x.y/z")
+    ],
+)  # fmt: skip
+def test_an_argument_is_accepted_exactly_when_its_document_allows_it(fields, name, value):
+    """check() and the document (with jsonschema_rs, schemathesis' validator) agree."""
+    schema = {"type": "object", "properties": {name: fields[name]}}
+    allowed = jsonschema_rs.validator_for(schema).is_valid({name: value})
+    try:
+        check({name: value}, fields)
+        accepted = True
+    except ApiError:
+        accepted = False
+    assert accepted is allowed
