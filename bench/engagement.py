@@ -36,7 +36,7 @@ def words() -> list[str]:
     rng = random.Random(7)
     out: set[str] = set()
     while len(out) < VOCABULARY:
-        out.add("".join(rng.choice(_SYLLABLES) for _ in range(3)))
+        out.add("".join(rng.choice(_SYLLABLES) for _ in range(4)))  # 12**4 > VOCABULARY
     return sorted(out)
 
 
