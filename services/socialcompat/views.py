@@ -69,7 +69,8 @@ POST_TEXT = {
     "description": f"1 to {MAX_TEXT} characters; tabs and line breaks, no other control",
 }
 MAX_MEDIA = 10  # posts' limit
-_MEDIA_ID = f'"{digits_up_to(MAX_ID)}"'
+# DeathStarBench's generators send 18 random digits: leading zeros included
+_MEDIA_ID = f'"0*{digits_up_to(MAX_ID)}"'
 _MEDIA_TYPE = '"[a-z0-9][a-z0-9.+/-]{0,49}"'  # posts' media type
 MEDIA_IDS = {
     "type": "string",

@@ -110,6 +110,7 @@ def test_a_post_in_deathstarbenchs_shape_field_by_field():
         for value in ("", "0", "00", "7", "9223372036854775807", "9223372036854775808",
                       "username_1", "ab", "a*b", " x ", "\x01x", "x" * 99, "x" * 100,
                       "password 1", "1000", "1001", "3", "4", '["1","2"]', '["png"]',
+                      '["012345678901234567","9"]',
                       '["1",]', "[]", "hello @username_2 http://x.y/z")
     ],
 )  # fmt: skip
@@ -123,3 +124,11 @@ def test_an_argument_is_accepted_exactly_when_its_document_allows_it(fields, nam
     except ApiError:
         accepted = False
     assert accepted is allowed
+
+
+def test_media_ids_as_deathstarbench_sends_them_are_accepted():
+    """18 random digits, so sometimes with a leading zero (mixed-workload.lua)."""
+    check({"media_ids": '["012345678901234567","000000000000000001"]'}, COMPOSE_FIELDS)
+    assert media_of('["012345678901234567"]', '["png"]') == [
+        {"id": 12345678901234567, "type": "png"}
+    ]
