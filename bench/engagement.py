@@ -129,20 +129,27 @@ def load(env: BenchEnv, tokens: list[str], vocabulary: list[str]) -> float:
     """POSTS posts through posts' API, then until search has indexed the last."""
     started = time.monotonic()
     threads = 2
-    wrk(
-        "compose (load)",
-        f"{env.agora_url}/api/v1/posts",
-        seconds=3600,
-        connections=16,
-        threads=threads,
-        lua=COMPOSE
-        % {
-            "tokens": _lua_list(tokens),
-            "words": _lua_list(vocabulary),
-            "per_thread": POSTS // threads,
-            "tags": TAGS,
-        },
-    )
+    composed = 0
+    # Runs of 20 s until POSTS are in: wrk's thread:stop() ends a thread's requests, but
+    # wrk itself sleeps out its whole -d, so one run of an hour would wait an hour.
+    while composed < POSTS:
+        result = wrk(
+            "compose (load)",
+            f"{env.agora_url}/api/v1/posts",
+            seconds=20,
+            connections=16,
+            threads=threads,
+            lua=COMPOSE
+            % {
+                "tokens": _lua_list(tokens),
+                "words": _lua_list(vocabulary),
+                "per_thread": max(1, (POSTS - composed) // threads),
+                "tags": TAGS,
+            },
+        )
+        if result.errors or not result.requests:
+            raise RuntimeError(f"loading: {result.requests} composes, {result.errors} failed")
+        composed += result.requests
     with httpx.Client(base_url=env.agora_url, timeout=30) as client:
         marker = f"zz{uuid.uuid4().hex[:12]}"
         client.post(
