@@ -207,7 +207,8 @@ def run(env: BenchEnv) -> str:
         author_ids = ",".join(str(member_id) for member_id, _ in members)
         page = client.get("/api/v1/posts", params={"author_ids": author_ids, "limit": 800})
         post_ids = [post["id"] for post in page.json()["items"]]
-    values = {"tokens": _lua_list(tokens), "posts": ", ".join(map(str, post_ids))}
+    # as strings: post ids pass 2^53, past what a Lua number holds exactly
+    values = {"tokens": _lua_list(tokens), "posts": ", ".join(f'"{i}"' for i in post_ids)}
     rare = [f"{word}" for word in random.Random(1).sample(vocabulary, 50)]
     pairs = [f"{a}+{b}" for a, b in zip(rare, reversed(rare), strict=True)]
     tags = [f"%23tag{n}" for n in range(1, TAGS + 1)]
