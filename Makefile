@@ -30,7 +30,7 @@ export KIND_CLUSTER ?= agora
 export KIND_HTTP_PORT ?= 8090
 
 .PHONY: help setup up down status logs test lint unit chart image integration bench lock clean \
-	deploy undeploy port-forward test-cluster
+	deploy undeploy port-forward test-cluster canary canary-status promote rollback canary-analyze socialgraph
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,6 +58,28 @@ status: setup ## what runs, and each replica's readiness
 logs: setup ## the last lines of every log; SERVICE=catalog for one, FOLLOW=1 to follow
 	$(DEVSTACK) logs $(SERVICE) $(if $(FOLLOW),--follow)
 
+# Canaries on the dev stack (docs/canary.md): SERVICE=catalog, ENV="FAULT_ERROR_RATE=0.2 ..."
+# (the canary's env over stable's), VERSION=v2 (a name), WEIGHT=20 (%), AB=1 (an A/B test),
+# REPLICAS=2, COOKIE=beta (a cookie whose always/never choose, like the header).
+canary: setup ## start a canary: SERVICE= [VERSION=] [ENV="K=V ..."] [WEIGHT=] [AB=1]
+	$(DEVSTACK) canary $(SERVICE) $(if $(VERSION),--version $(VERSION)) \
+		$(foreach pair,$(ENV),--env $(pair)) $(if $(WEIGHT),--weight $(WEIGHT)) $(if $(AB),--ab) \
+		$(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(COOKIE),--cookie $(COOKIE))
+
+canary-status: setup ## the canaries, their weights and replicas
+	$(DEVSTACK) canary-status
+
+promote: setup ## SERVICE's canary becomes stable
+	$(DEVSTACK) promote $(SERVICE)
+
+rollback: setup ## SERVICE's canary goes, stable takes every request
+	$(DEVSTACK) rollback $(SERVICE)
+
+canary-analyze: setup ## step SERVICE's canary weight, compare with stable, promote or roll back
+	$(DEVSTACK) canary-analyze $(SERVICE) $(if $(STEPS),--steps $(STEPS)) \
+		$(if $(STEP_SECONDS),--step-seconds $(STEP_SECONDS)) $(if $(INTERVAL),--interval $(INTERVAL)) \
+		$(if $(MIN_REQUESTS),--min-requests $(MIN_REQUESTS))
+
 test: lint unit chart image integration ## everything that can be verified without a cluster
 
 lint: setup ## ruff
@@ -82,10 +104,14 @@ image: setup ## build the image (debootstrap base unless BASE_IMAGE) and run eve
 INTEGRATION_SUITES := tests/readme tests/integration tests/fault tests/browser tests/contract
 
 integration: setup ## README examples, integration, fault, browser and contract tests, one fresh devstack
-	$(TEST_STACK) $(DEVSTACK) run --fresh -- $(BIN)/pytest $(INTEGRATION_SUITES)
+	$(TEST_STACK) AGORA_VALUES_EXTRA=tests/integration/values.yaml $(DEVSTACK) run --fresh -- \
+		$(BIN)/pytest $(INTEGRATION_SUITES)
 
 bench: setup ## benchmarks through the ingress of a fresh devstack (BENCH=kit for one)
 	$(BENCH_STACK) AGORA_VALUES_EXTRA=bench/values.yaml $(DEVSTACK) run --fresh -- $(BIN)/python -m bench $(BENCH)
+
+socialgraph: setup ## load socfb-Reed98 through socialcompat into a running `make up` (AGORA_URL)
+	$(BIN)/python -m bench.dsb_graph --url "$${AGORA_URL:-http://127.0.0.1:8080}"
 
 deploy: ## kind cluster + image + ingress-nginx + chart + helm test, then the URLs
 	tools/cluster.sh deploy

@@ -45,6 +45,7 @@ class Result:
     p90_ms: float
     p99_ms: float
     errors: int  # non-2xx/3xx answers plus socket errors
+    requests: int = 0  # answers in all
 
 
 def local_only(url: str) -> None:
@@ -87,7 +88,9 @@ def wrk(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
     ):
         errors += sum(int(n) for n in match.groups())
-    return Result(name, rate, latencies["50"], latencies["90"], latencies["99"], errors)
+    answered = re.search(r"(\d+) requests in", out)
+    requests = int(answered.group(1)) if answered else 0
+    return Result(name, rate, latencies["50"], latencies["90"], latencies["99"], errors, requests)
 
 
 def interleaved(

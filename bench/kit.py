@@ -15,7 +15,6 @@ import uvloop
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from services.kit.config import KitSettings
 from services.kit.keys import ACCESS_LOG
 
 from . import bare_app, kit_app
@@ -71,9 +70,9 @@ def run(env: BenchEnv) -> str:
 async def per_request_microseconds() -> dict[str, float]:
     apps = {
         BARE: (bare_app.create_app(), "/bench/bare/1"),
-        KIT: (kit_app.create_app(KitSettings(service_name="bench-kit")), "/bench/kit/1"),
+        KIT: (kit_app.create_app(kit_app.bench_settings()), "/bench/kit/1"),
         QUIET: (
-            kit_app.create_app(KitSettings(service_name="bench-kit", access_log_sample=0.0)),
+            kit_app.create_app(kit_app.bench_settings(access_log_sample=0.0)),
             "/bench/kit/1",
         ),
     }

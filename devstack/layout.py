@@ -8,7 +8,9 @@ Everything is derived from three environment variables, so a second instance (th
     AGORA_PORT_BASE     everything else is base + an offset   (default 18000)
 
 and AGORA_EVALUATION_INTERVAL, how often Prometheus evaluates the rules (default 10s; the
-test stack shortens it so that alerts fire within its tests).
+test stack shortens it so that alerts fire within its tests), and AGORA_READY_TIMEOUT, the
+seconds a replica, PostgreSQL or Prometheus has to become ready (default 180: seconds on a
+quiet machine, over a minute on 2 shared cores at a load of 100+).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from .topology import REPO, Workload
 
-MAX_REPLICAS = 9  # ports per service: one for its Service, nine for replicas
+MAX_REPLICAS = 9  # ports per service: one for its Service, nine for replicas (a canary's too)
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,12 @@ class Replica:
     # Prometheus labels the replica's series with it, as the chart's pod label does:
     # "stable", or "canary" for a canary's replicas.
     track: str = "stable"
+    variant: str = ""  # an A/B test's variant of this track (a Prometheus label too)
 
     @property
     def name(self) -> str:
+        if self.track == "canary":
+            return f"{self.workload.name}-canary-{self.index}"
         return f"{self.workload.name}-{self.index}"
 
 
@@ -49,6 +54,7 @@ class Layout:
     # Neither set: tracing off, no spans at all.
     tracing_ratio: float | None = None
     otlp_endpoint: str | None = None
+    ready_timeout: float = 180.0  # seconds a replica has to become ready
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -62,6 +68,7 @@ class Layout:
             evaluation_interval=os.environ.get("AGORA_EVALUATION_INTERVAL", "10s"),
             tracing_ratio=_ratio(os.environ.get("AGORA_TRACING", "")),
             otlp_endpoint=os.environ.get("AGORA_OTLP_ENDPOINT") or None,
+            ready_timeout=float(os.environ.get("AGORA_READY_TIMEOUT", "180")),
         )
 
     # ---------------------------------------------------------------- ports
@@ -130,12 +137,29 @@ class Layout:
         return self.port_base + 100 + 10 * index
 
     def replicas(self, workloads: list[Workload]) -> list[Replica]:
+        """Every replica: each service's stable ones on the ports after its Service's, its
+        canary's (when it has one) on the last ports of the same block."""
         result = []
         for index, workload in enumerate(workloads):
-            if workload.replicas > MAX_REPLICAS:
-                raise ValueError(f"{workload.name}: devstack runs at most {MAX_REPLICAS} replicas")
+            canary = workload.canary
+            if workload.replicas + (canary.replicas if canary else 0) > MAX_REPLICAS:
+                raise ValueError(
+                    f"{workload.name}: devstack runs at most {MAX_REPLICAS} replicas"
+                    " (its canary's included)"
+                )
             base = self.service_port(index)
-            result += [Replica(workload, r, base + 1 + r) for r in range(workload.replicas)]
+            variant = canary.ab.stable if canary and canary.ab else ""
+            result += [
+                Replica(workload, r, base + 1 + r, variant=variant)
+                for r in range(workload.replicas)
+            ]
+            if canary:
+                canary_workload = workload.canary_workload()
+                variant = canary.ab.canary if canary.ab else ""
+                result += [
+                    Replica(canary_workload, r, base + MAX_REPLICAS - r, "canary", variant)
+                    for r in range(canary.replicas)
+                ]
         return result
 
     def service_urls(self, workloads: list[Workload]) -> dict[str, str]:
@@ -178,8 +202,18 @@ class Layout:
         return self.run_dir / "supervisord.pid"
 
     @property
+    def canary_file(self) -> Path:
+        """The canaries `devstack canary` started, and what `promote` made stable."""
+        return self.run_dir / "canary.json"
+
+    @property
     def secrets_file(self) -> Path:
         return self.run_dir / "secrets.json"
+
+    @property
+    def impersonation_credential(self) -> Path:
+        """The secret of services/kit/impersonation.py (users and socialcompat only)."""
+        return self.run_dir / "impersonation" / "credential"
 
     @property
     def auth_dir(self) -> Path:

@@ -16,15 +16,20 @@ import shutil
 import signal
 import subprocess
 import time
+import xmlrpc.client
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+from supervisor.xmlrpc import SupervisorTransport
 
 from services.kit.auth import write_keypair
+from services.kit.impersonation import write_credential
 
-from . import monitoring, postgres, render
-from .layout import Layout
-from .topology import REPO, Workload, docs_path, ingress_target, workloads
+from . import canary, monitoring, postgres, render
+from .layout import Layout, Replica
+from .topology import REPO, Workload, databases, docs_path, ingress_target, workloads
 
 
 def say(message: str) -> None:
@@ -49,6 +54,44 @@ def supervisorctl(
     )
 
 
+@contextlib.contextmanager
+def _rpc(layout: Layout) -> Iterator[Any]:
+    """supervisord's XML-RPC interface, over its socket (closed after use)."""
+    transport = SupervisorTransport(None, None, f"unix://{layout.supervisor_socket}")
+    try:
+        yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    finally:
+        transport.close()
+
+
+def start_programs(layout: Layout, names: list[str]) -> None:
+    """Start programs all at once (supervisorctl starts one after the other, waiting for
+    each); readiness is for the caller to wait for."""
+    with _rpc(layout) as rpc:
+        for name in names:
+            with contextlib.suppress(xmlrpc.client.Fault):  # already running
+                rpc.startProcess(name, False)
+
+
+def stop_programs(layout: Layout, names: list[str], *, patience: float = 90) -> None:
+    """Stop programs all at once (supervisorctl stops one after the other): each is sent
+    its stop signal, then all are waited for."""
+    with _rpc(layout) as rpc:
+        for name in names:
+            with contextlib.suppress(xmlrpc.client.Fault):  # not running, or unknown
+                rpc.stopProcess(name, False)  # signal, do not wait
+        deadline = time.monotonic() + patience
+        waiting = set(names)
+        while waiting:
+            states = {p["name"]: p["statename"] for p in rpc.getAllProcessInfo()}
+            waiting = {n for n in waiting if states.get(n) in ("RUNNING", "STARTING", "STOPPING")}
+            if waiting and time.monotonic() > deadline:
+                raise DevstackError(
+                    f"{', '.join(sorted(waiting))} did not stop in {patience:.0f} s"
+                )
+            time.sleep(0.2)
+
+
 def supervisord_pid(layout: Layout) -> int | None:
     try:
         pid = int(layout.supervisor_pidfile.read_text().strip())
@@ -58,15 +101,12 @@ def supervisord_pid(layout: Layout) -> int | None:
     return pid
 
 
-# How long a replica, PostgreSQL or Prometheus may take to answer ready. Seconds on a
-# quiet machine; minutes on a shared one at a load of 100+ (AGORA_READY_TIMEOUT).
-READY_TIMEOUT = float(os.environ.get("AGORA_READY_TIMEOUT", "180"))
 INFRASTRUCTURE = frozenset({"postgres", "redis", "nginx", "prometheus", *monitoring.EXPORTER_NAMES})
 
 
 def program(name: str) -> str:
-    """supervisord's name for a program: replicas live in the group `services`."""
-    return name if name in INFRASTRUCTURE or ":" in name else f"services:{name}"
+    """supervisord's name for a program: each replica is a program of its own."""
+    return name
 
 
 def program_pid(layout: Layout, name: str) -> int | None:
@@ -81,9 +121,9 @@ def load_secrets(layout: Layout, services: list[Workload]) -> dict[str, str]:
     """One password per database, generated once and kept in the run directory."""
     path = layout.secrets_file
     secrets = json.loads(path.read_text()) if path.exists() else {}
-    for workload in services:
-        if workload.postgres and workload.name not in secrets:
-            secrets[workload.name] = postgres.new_password()
+    for database in databases(services):
+        if database not in secrets:
+            secrets[database] = postgres.new_password()
     path.write_text(json.dumps(secrets, indent=2))
     path.chmod(0o600)
     return secrets
@@ -99,6 +139,17 @@ def ensure_auth_keys(layout: Layout) -> None:
     write_keypair(layout.auth_dir)
     layout.auth_dir.chmod(0o700)
     say(f"generated the token keypair in {layout.auth_dir}")
+
+
+def ensure_impersonation_credential(layout: Layout) -> None:
+    """The credential with which socialcompat gets users' tokens, made once and kept,
+    readable by its owner only; given to the services with `impersonation` set."""
+    path = layout.impersonation_credential
+    if path.exists():
+        return
+    write_credential(path)
+    path.parent.chmod(0o700)
+    say(f"generated the impersonation credential in {path}")
 
 
 def prepare_dirs(layout: Layout) -> None:
@@ -121,22 +172,46 @@ def wait_http(url: str, *, timeout: float, what: str, any_answer: bool = False) 
         time.sleep(0.2)
 
 
+def services_of(layout: Layout) -> list[Workload]:
+    """The workloads of this devstack: values.yaml with its canaries (devstack/canary.py)."""
+    return workloads(canary.values(layout))
+
+
+def write_configs(layout: Layout, services: list[Workload]) -> None:
+    """supervisord's, nginx's and Prometheus' configuration (and the monitoring files)."""
+    data_dir = postgres.data_dir_for(layout.run_dir)
+    secrets = load_secrets(layout, services)
+    server = postgres.Server(layout.postgres_port, layout.socket_dir)
+    dsns = {name: server.dsn(name, password) for name, password in secrets.items()}
+    monitoring.write(layout, services)
+    layout.supervisor_conf.write_text(render.supervisord_conf(layout, services, dsns, data_dir))
+    (layout.run_dir / "nginx" / "nginx.conf").write_text(render.nginx_conf(layout, services))
+    (layout.run_dir / "prometheus.yml").write_text(render.prometheus_yml(layout, services))
+
+
+def wait_ready(layout: Layout, replica: Replica) -> None:
+    url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
+    try:
+        wait_http(url, timeout=layout.ready_timeout, what=replica.name)
+    except DevstackError:
+        log = layout.logs / f"{replica.name}.log"
+        tail = log.read_text()[-3000:] if log.exists() else "(no log)"
+        raise DevstackError(f"{replica.name} did not become ready; its log ends:\n{tail}") from None
+    say(f"{replica.name} ready on 127.0.0.1:{replica.port}")
+
+
 def up(layout: Layout) -> None:
     started = time.monotonic()
-    services = workloads()
+    services = services_of(layout)
     prepare_dirs(layout)
     data_dir = postgres.data_dir_for(layout.run_dir)
     if postgres.initdb(data_dir):
         say(f"initialised PostgreSQL in {data_dir}")
     secrets = load_secrets(layout, services)
     ensure_auth_keys(layout)
+    ensure_impersonation_credential(layout)
     server = postgres.Server(layout.postgres_port, layout.socket_dir)
-    dsns = {name: server.dsn(name, password) for name, password in secrets.items()}
-
-    monitoring.write(layout, services)
-    layout.supervisor_conf.write_text(render.supervisord_conf(layout, services, dsns, data_dir))
-    (layout.run_dir / "nginx" / "nginx.conf").write_text(render.nginx_conf(layout, services))
-    (layout.run_dir / "prometheus.yml").write_text(render.prometheus_yml(layout, services))
+    write_configs(layout, services)
 
     if supervisord_pid(layout) is None:
         say("starting supervisord (PostgreSQL, Redis, nginx, Prometheus and its exporters)")
@@ -151,37 +226,25 @@ def up(layout: Layout) -> None:
         supervisorctl(layout, "signal", "HUP", "prometheus", check=False)
 
     say(f"waiting for PostgreSQL on 127.0.0.1:{layout.postgres_port}")
-    asyncio.run(postgres.wait_ready(server, patience=READY_TIMEOUT))
-    for workload in services:
-        if workload.postgres:
-            dsn = asyncio.run(
-                postgres.ensure_database(server, workload.name, secrets[workload.name])
-            )
-            result = subprocess.run(
-                [render.venv_bin("agora-migrate"), workload.name, "--seed"],
-                env={**os.environ, "DATABASE_URL": dsn},
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise DevstackError(f"migrations of {workload.name} failed:\n{result.stderr}")
-            say(f"migrated {result.stdout.strip()}")
+    asyncio.run(postgres.wait_ready(server, patience=layout.ready_timeout))
+    for database in databases(services):
+        dsn = asyncio.run(postgres.ensure_database(server, database, secrets[database]))
+        result = subprocess.run(
+            [render.venv_bin("agora-migrate"), database, "--seed"],
+            env={**os.environ, "DATABASE_URL": dsn},
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise DevstackError(f"migrations of {database} failed:\n{result.stderr}")
+        say(f"migrated {result.stdout.strip()}")
 
     say("starting services")
-    supervisorctl(layout, "start", "services:*", check=False)
     replicas = layout.replicas(services)
+    start_programs(layout, [r.name for r in replicas])
     for replica in replicas:
-        url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
-        try:
-            wait_http(url, timeout=READY_TIMEOUT, what=replica.name)
-        except DevstackError:
-            log = layout.logs / f"{replica.name}.log"
-            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
-            raise DevstackError(
-                f"{replica.name} did not become ready; its log ends:\n{tail}"
-            ) from None
-        say(f"{replica.name} ready on 127.0.0.1:{replica.port}")
-    wait_http(f"{layout.prometheus_url}/-/ready", timeout=READY_TIMEOUT, what="Prometheus")
+        wait_ready(layout, replica)
+    wait_http(f"{layout.prometheus_url}/-/ready", timeout=layout.ready_timeout, what="Prometheus")
     if layout.traces_url:
         wait_http(f"{layout.traces_url}/api/traces", timeout=30, what="the trace receiver")
     wait_http(layout.ingress_url, timeout=30, what="the ingress", any_answer=True)
@@ -230,6 +293,9 @@ def down(layout: Layout) -> None:
         say("devstack is not running")
         return
     say("stopping services, nginx, Prometheus, Redis and PostgreSQL")
+    # The replicas together (supervisord would stop them one by one), then the rest.
+    with contextlib.suppress(OSError, xmlrpc.client.Error, DevstackError):
+        stop_programs(layout, [r.name for r in layout.replicas(services_of(layout))])
     os.kill(pid, signal.SIGTERM)  # supervisord stops every program, then itself
     deadline = time.monotonic() + 90
     while alive(pid):  # the pidfile goes a moment before the process does
@@ -272,7 +338,7 @@ def status(layout: Layout) -> int:
         say("devstack is not running (make up)")
         return 1
     print(supervisorctl(layout, "status", check=False).stdout)
-    for replica in layout.replicas(workloads()):
+    for replica in layout.replicas(services_of(layout)):
         url = f"http://127.0.0.1:{replica.port}{replica.workload.probes['readiness']}"
         try:
             answer = httpx.get(url, timeout=2).text
@@ -280,7 +346,7 @@ def status(layout: Layout) -> int:
             answer = f"unreachable: {error}"
         print(f"  {replica.name:<16} {answer}")
     print_targets(layout)
-    print_urls(layout, workloads())
+    print_urls(layout, services_of(layout))
     return 0
 
 
@@ -308,7 +374,7 @@ def log_names(layout: Layout, services: list[Workload]) -> list[str]:
 
 
 def logs(layout: Layout, name: str | None, follow: bool) -> None:
-    services = workloads()
+    services = services_of(layout)
     if name and name not in log_names(layout, services):
         known = ", ".join([w.name for w in services] + sorted(INFRASTRUCTURE))
         raise DevstackError(f"no service or server named {name!r}; known: {known}")

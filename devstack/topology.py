@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,29 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 @dataclass(frozen=True)
+class AbTest:
+    """A canary as an A/B test: the split sticky per user, each track a named variant."""
+
+    stable: str  # the variant stable serves
+    canary: str  # the canary's
+    cookie: str  # the cookie the ingress sets, whose value decides the variant
+
+
+@dataclass(frozen=True)
+class Canary:
+    """`services.<name>.canary` when enabled: a second version beside the stable one."""
+
+    replicas: int
+    weight: int  # % of the requests without a header or cookie that say otherwise
+    header: str  # "always": the canary, "never": stable
+    cookie: str  # the same by a cookie; empty: none
+    env: dict[str, str]  # over the service's env
+    version: str
+    ab: AbTest | None
+    analysis: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str
     command: list[str]
@@ -36,16 +60,46 @@ class Workload:
     ingress: list[str]
     websockets: list[str]  # ingress prefixes of WebSocket routes
     postgres: bool
-    # The database it connects to: its own (postgres: true), or, in a bench overlay, the
-    # one of the service named by `database:` (bench/peers read catalog's rows). The
-    # chart renders only the first.
-    database: str | None
+    database: str | None  # with postgres: its own (its name) or another service's
     redis: bool
     auth: str  # none, verify (the public key) or sign (the private key too)
+    impersonation: str  # none, issue (users) or use (socialcompat): services/kit/impersonation.py
     upstreams: list[str]
     env: dict[str, str]
     probes: dict[str, str]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    canary: Canary | None = None
+
+    def canary_workload(self) -> Workload:
+        """What the canary's replicas run: this service with the canary's env."""
+        assert self.canary is not None
+        return dataclasses.replace(
+            self, env={**self.env, **self.canary.env}, replicas=self.canary.replicas, canary=None
+        )
+
+
+def canary_of(spec: dict[str, Any]) -> Canary | None:
+    canary = spec.get("canary") or {}
+    if not canary.get("enabled"):
+        return None
+    ab = canary.get("ab") or {}
+    variants = ab.get("variants") or {}
+    return Canary(
+        replicas=int(canary.get("replicas", 1)),
+        weight=int(canary.get("weight", 0)),
+        header=str(canary.get("header") or "X-Canary"),
+        cookie=str(canary.get("cookie") or ""),
+        env={key: str(value) for key, value in (canary.get("env") or {}).items()},
+        version=str(canary.get("version") or "canary"),
+        ab=AbTest(
+            stable=str(variants.get("stable", "a")),
+            canary=str(variants.get("canary", "b")),
+            cookie=str(ab.get("cookie") or "agora_ab"),
+        )
+        if ab.get("enabled")
+        else None,
+        analysis=dict(canary.get("analysis") or {}),
+    )
 
 
 def load_values(path: Path = VALUES) -> dict[str, Any]:
@@ -59,8 +113,10 @@ def load_values(path: Path = VALUES) -> dict[str, Any]:
     return values
 
 
-def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
-    """The enabled services, in name order, with defaults applied and checked.
+def workloads(values: dict[str, Any] | None = None, *, chart: bool = False) -> list[Workload]:
+    """The enabled services, in name order, with defaults applied and checked. devstack
+    also runs those marked `devstack: true` (socialcompat); `chart=True` gives the set
+    the chart renders.
 
     An upstream that names a disabled service is dropped (no <NAME>_URL): the caller then
     uses its own default, e.g. facts the public API when factsource is off. One that
@@ -72,7 +128,11 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
         name: deep_merge(default, entry or {})
         for name, entry in sorted(values.get("services", {}).items())
     }
-    enabled = {name for name, spec in specs.items() if spec.get("enabled", True)}
+    enabled = {
+        name
+        for name, spec in specs.items()
+        if spec.get("enabled", True) or (not chart and spec.get("devstack", False))
+    }
     result = []
     for name, spec in specs.items():
         if name not in enabled:
@@ -80,9 +140,7 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
         unknown = [up for up in spec.get("upstreams", []) if up not in specs]
         if unknown:
             raise ValueError(f"{name}: upstreams {unknown} are not services")
-        database = spec.get("database") or (name if spec.get("postgres") else None)
-        if database and not (database in enabled and specs[database].get("postgres")):
-            raise ValueError(f"{name}: database {database!r} is not an enabled service's")
+        database = database_of(name, spec, specs)
         result.append(
             Workload(
                 name=name,
@@ -96,13 +154,38 @@ def workloads(values: dict[str, Any] | None = None) -> list[Workload]:
                 database=database,
                 redis=bool(spec.get("redis")),
                 auth=str(spec.get("auth", "none")),
+                impersonation=str(spec.get("impersonation", "none")),
                 upstreams=[up for up in spec.get("upstreams", []) if up in enabled],
                 env={key: str(value) for key, value in spec.get("env", {}).items()},
                 probes=dict(spec["probes"]),
                 raw=spec,
+                canary=canary_of(spec),
             )
         )
+    if not any(w.impersonation == "use" for w in result):
+        # As the chart: without a service that uses the credential nobody gets it (users
+        # then has no internal routes at all).
+        result = [replace(w, impersonation="none") for w in result]
     return result
+
+
+def database_of(name: str, spec: dict[str, Any], specs: dict[str, Any]) -> str | None:
+    """The database a service uses: None without postgres, else its own (named after it)
+    or the one `database:` names, another service's (one bounded context); as the chart."""
+    database = spec.get("database") or None
+    if not spec.get("postgres"):
+        if database:
+            raise ValueError(f"{name}: database needs postgres: true")
+        return None
+    database = database or name
+    if database not in specs:
+        raise ValueError(f"{name}: database {database} is not a service")
+    return database
+
+
+def databases(services: list[Workload]) -> list[str]:
+    """Each database the services use, once, in order: what is created and migrated."""
+    return sorted({w.database for w in services if w.database})
 
 
 def url_variable(service: str) -> str:

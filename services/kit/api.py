@@ -27,9 +27,10 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from .auth import REQUIRED, Auth, authenticate
 from .caching import conditional
 from .errors import ApiError, field_error, validation_error
+from .faults import NO_FAULTS, Faults
 from .instrument import DEFAULT, Instrumentation
 from .jsoncodec import dumps
-from .keys import TOKEN_VERIFIER
+from .keys import SETTINGS, TOKEN_VERIFIER
 from .websocket import SocketHandler, socket_handler
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -116,7 +117,9 @@ class Patch(Body):
 
 
 class PageQuery(Query):
-    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size")
+    limit: int = Field(
+        DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size; default PAGE_SIZE"
+    )
     offset: int = Field(0, ge=0, le=MAX_ID, description="items to skip")
 
 
@@ -180,8 +183,12 @@ async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 
 def read_query(request: web.Request, model: type[ModelT]) -> ModelT:
+    query = dict(request.query)
+    if "limit" not in query and issubclass(model, PageQuery):
+        # the service's PAGE_SIZE (an A/B test's variants may differ in it)
+        query["limit"] = request.app[SETTINGS].page_size
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(query)
     except ValidationError as error:
         raise validation_error(error, location="query") from None
 
@@ -236,6 +243,12 @@ class Endpoint:
     description: str = ""
     websocket: bool = False  # handler(request, Connection), called once the upgrade is done
     path_params: type[BaseModel] | None = None  # path parameters other than ids (a Query)
+    # A route between Agora's own services (under /internal/, never routed by the
+    # ingress): served, but left out of the public OpenAPI document.
+    internal: bool = False
+    # Parts of the OpenAPI operation stated by hand, over the generated ones (a body or an
+    # answer that is not JSON: socialcompat's forms and text).
+    document: Mapping[str, Any] | None = None
     # Cache-Control of a GET of a single resource; set, it also answers with an ETag and
     # honours If-None-Match (services.kit.caching)
     cache: str | None = None
@@ -270,6 +283,8 @@ class Api:
         headers: Sequence[tuple[str, str]] = (),
         path_params: type[BaseModel] | None = None,
         auth: Auth = None,
+        internal: bool = False,
+        document: Mapping[str, Any] | None = None,
         cache: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -288,6 +303,8 @@ class Api:
                     tuple(headers),
                     auth,
                     path_params=path_params,
+                    internal=internal,
+                    document=document,
                     cache=cache,
                 )
             )
@@ -338,13 +355,17 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kwargs)
 
-    def add_routes(self, app: web.Application, instrumentation: Instrumentation) -> None:
+    def add_routes(
+        self, app: web.Application, instrumentation: Instrumentation, faults: Faults = NO_FAULTS
+    ) -> None:
+        """Every endpoint, instrumented; HTTP ones behind `faults` when any are set."""
         for endpoint in self.endpoints:
+            handler = _bind(endpoint)
             instrumentation.add(
                 app,
                 endpoint.method,
                 endpoint.path,
-                _bind(endpoint),
+                handler if endpoint.websocket else faults.wrap(handler),
                 route=openapi_path(endpoint.path),
                 timeout=endpoint.timeout,
             )

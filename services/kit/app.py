@@ -13,12 +13,15 @@ from .background import every
 from .config import KitSettings
 from .db import PoolInit, postgres_ctx
 from .deadlines import SWEEP_SECONDS, Deadlines
+from .faults import Faults
 from .health import Readiness, handle_healthz, handle_readyz, readiness_ctx
 from .http_client import http_client_ctx
+from .impersonation import load_credential
 from .instrument import Instrumentation
 from .keys import (
     ACCESS_LOG,
     API,
+    IMPERSONATION_CREDENTIAL,
     INSTRUMENTATION,
     READINESS,
     REQUEST_METRICS,
@@ -106,6 +109,8 @@ def create_app(
         app[TOKEN_VERIFIER] = verifier
     if signer is not None:
         app[TOKEN_SIGNER] = signer
+    if settings.impersonation_credential_file:
+        app[IMPERSONATION_CREDENTIAL] = load_credential(settings.impersonation_credential_file)
     if api.has_websockets:
         sockets = Sockets(
             settings.service_name,
@@ -128,7 +133,7 @@ def create_app(
     instrumentation.add(app, "GET", "/readyz", handle_readyz, log_success=False)
     instrumentation.add(app, "GET", "/metrics", metrics_handler(metrics), log_success=False)
     add_docs_routes(app, api, instrumentation)
-    api.add_routes(app, instrumentation)
+    api.add_routes(app, instrumentation, Faults.from_settings(settings))
     instrumentation.add_catch_all(app)  # last: it matches every path
 
     app.cleanup_ctx.append(every("access-log", ACCESS_LOG_FLUSH_SECONDS, access_log.flush))

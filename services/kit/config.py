@@ -31,6 +31,7 @@ class KitSettings(BaseSettings):
         1.0, ge=0.0, le=1.0, description="share of successful requests logged; errors always are"
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    page_size: int = Field(20, ge=1, le=100, description="items of a list without `limit`")
     request_timeout: float = Field(10.0, gt=0, le=300, description="per-request deadline")
     shutdown_grace: float = Field(20.0, gt=0, le=600, description="gunicorn graceful timeout")
     drain_seconds: float = Field(
@@ -73,6 +74,20 @@ class KitSettings(BaseSettings):
     auth_audience: str = Field("agora", min_length=1, max_length=200)
     auth_token_ttl: int = Field(3600, ge=60, le=30 * 86400, description="seconds a token lasts")
     auth_leeway: float = Field(30.0, ge=0, le=600, description="clock skew allowed on exp")
+    # services.kit.impersonation: users (which issues a user's token on it) and the
+    # services with `impersonation: use` (socialcompat) have it; no other.
+    impersonation_credential_file: str | None = Field(
+        None, description="file with the secret that lets a service act for any user"
+    )
+
+    # Fault injection (services.kit.faults): off unless set, for making a bad canary.
+    fault_error_rate: float = Field(0.0, ge=0, le=1, description="share answered 500")
+    fault_latency_ms: float = Field(0.0, ge=0, le=60_000, description="added before handling")
+    fault_latency_rate: float = Field(1.0, ge=0, le=1, description="share delayed")
+
+    # An A/B test's variant of this replica's track (the platform sets it: devstack and
+    # the chart alike); empty outside an A/B test. devstack's ingress also sends X-Variant.
+    ab_variant: str = Field("", max_length=63, description="the A/B variant served")
 
     @model_validator(mode="after")
     def pool_bounds(self) -> KitSettings:

@@ -50,6 +50,11 @@ async def fetch_page(
         f"SELECT ({count}) AS total_, {columns} FROM {source} {page}", *args, limit, offset
     )
     if not rows:
+        if offset == 0:  # the source was empty in that statement's snapshot
+            return [], 0
+        # A page past the end: the total from a second statement, which may have seen
+        # later commits (counting again for an empty first page answered "total 2" with
+        # no items while rows were being inserted).
         return [], await conn.fetchval(count, *args)
     names = tuple(rows[0].keys())[1:]
     return [dict(zip(names, row[1:], strict=True)) for row in rows], rows[0][0]

@@ -19,7 +19,10 @@ A service consumes one or several streams with `consuming(...)` (one cleanup con
 one background loop named "consumer"): one StreamConsumer per stream, all in the same
 loop, so a stream that fails (a poisonous entry, its Redis key deleted) never holds up
 the others, and each stream keeps its own order. The consumers share the settings of
-ConsumerSettings (group, batch, claim time).
+ConsumerSettings (group, batch, claim time, concurrency). With CONSUMER_CONCURRENCY 1 (the
+default) a stream's entries are handled one at a time, in order; above 1 that many at once,
+in no order, their leases renewed while they run (services.kit.streams): for handlers that
+wait on the network, whose events need no order (the crawler's URL checks).
 """
 
 from __future__ import annotations
@@ -146,6 +149,12 @@ class ConsumerSettings(KitSettings):
         30.0, gt=0, le=3600, description="an entry pending this long is claimed from its consumer"
     )
     consumer_batch: int = Field(100, ge=1, le=10_000)
+    consumer_concurrency: int = Field(
+        1,
+        ge=1,
+        le=10_000,
+        description="entries handled at once per stream; 1: one at a time, in order",
+    )
 
     @model_validator(mode="after")
     def _group_defaults_to_service(self) -> ConsumerSettings:
@@ -199,7 +208,9 @@ def consuming(
         settings = app[SETTINGS]
         assert isinstance(settings, ConsumerSettings), "consuming needs ConsumerSettings"
         options = ConsumerOptions(
-            batch=settings.consumer_batch, claim_idle=settings.claim_idle_seconds
+            batch=settings.consumer_batch,
+            claim_idle=settings.claim_idle_seconds,
+            concurrency=settings.consumer_concurrency,
         )
         consumers = [
             StreamConsumer(

@@ -53,6 +53,42 @@ Name = Annotated[
 ]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
+# Free text (a post, a comment): line breaks and tabs allowed, other control characters
+# not; whitespace around it dropped, and its length counted after that. The document's
+# pattern states the same rule (no maxLength: blanks around the text do not count).
+_TEXT_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_TEXT_BLANK = _BLANK + r"\t\n\r"
+_TEXT_BLANK_CHARS = _BLANK_CHARS + "\t\n\r"
+
+
+def free_text(max_length: int) -> Any:
+    """Text of 1 to `max_length` characters once the whitespace around it is dropped."""
+    visible = f"[^{_TEXT_CONTROL}{_TEXT_BLANK}]"
+    pattern = (
+        f"^[{_TEXT_BLANK}]*{visible}([^{_TEXT_CONTROL}]{{0,{max_length - 2}}}{visible})?"
+        f"[{_TEXT_BLANK}]*$"
+    )
+    control = re.compile(f"[{_TEXT_CONTROL}]")
+
+    def check(text: str) -> str:
+        if control.search(text):
+            raise PydanticCustomError(
+                "text_control", "must not hold control characters but tab and line breaks"
+            )
+        trimmed = text.strip(_TEXT_BLANK_CHARS)
+        if not 1 <= len(trimmed) <= max_length:
+            raise PydanticCustomError(
+                "text_length",
+                "must be 1 to {max} characters, whitespace around it not counted",
+                {"max": max_length},
+            )
+        return trimmed
+
+    return Annotated[
+        str, AfterValidator(check), WithJsonSchema({"type": "string", "pattern": pattern})
+    ]
+
+
 # An email address as most mail systems take it: a dot-atom local part, a domain of
 # letters, digits and hyphens with a top-level name. The pattern is the whole rule,
 # stated as such in the document: "format: email" means something else to every
@@ -161,11 +197,17 @@ NonNegativeNumber = Annotated[
 
 
 def comma_separated(
-    item: str, *, max_items: int, convert: Callable[[str], Any], description: str
+    item: str,
+    *,
+    max_items: int,
+    convert: Callable[[str], Any],
+    description: str,
+    example: str | None = None,
 ) -> Any:
     """A query parameter holding 1 to `max_items` comma-separated values, each matching
     the regular expression `item`, as a tuple of `convert(value)` in the order given,
-    repeats dropped (`?ids=3,1,2`). Documented as a string with that pattern."""
+    repeats dropped (`?ids=3,1,2`), and values `convert` maps to None (names of nothing)
+    left out. Documented as a string with that pattern."""
     pattern = f"^{item}(,{item}){{0,{max_items - 1}}}$"
     matcher = re.compile(pattern)
 
@@ -175,26 +217,50 @@ def comma_separated(
                 "comma_list", "must be 1 to {count} comma-separated values", {"count": max_items}
             )
         try:
-            return tuple(dict.fromkeys(convert(part) for part in value.split(",")))
+            values = (convert(part) for part in value.split(","))
+            return tuple(dict.fromkeys(item for item in values if item is not None))
         except ValueError as error:
             raise PydanticCustomError("comma_list", str(error)) from None
 
-    schema = {"type": "string", "pattern": pattern, "description": description}
+    schema: dict[str, Any] = {"type": "string", "pattern": pattern, "description": description}
+    if example is not None:
+        schema["examples"] = [example]  # what Swagger UI's "Try it out" offers
     return Annotated[tuple, PlainValidator(parse), WithJsonSchema(schema)]
 
 
-def _id(text: str) -> int:
+def digits_up_to(limit: int) -> str:
+    """A regular expression (no anchors) for the integers 0 to `limit` in plain digits,
+    without leading zeros: what a schema can state where a number travels as text."""
+    top = str(limit)
+    parts = ["0", f"[1-9][0-9]{{0,{len(top) - 2}}}"] if len(top) > 1 else ["0"]
+    for index, digit in enumerate(top):  # same length: below `top` at this digit
+        low = "1" if index == 0 else "0"
+        if int(digit) > int(low):
+            rest = len(top) - index - 1
+            tail = f"[0-9]{{{rest}}}" if rest else ""
+            parts.append(f"{top[:index]}[{low}-{int(digit) - 1}]{tail}")
+    parts.append(top)
+    return "(" + "|".join(parts) + ")"
+
+
+def _id(text: str) -> int | None:
+    # The pattern allows 19 digits; above MAX_ID no row can have the id, so it is one of
+    # the missing ones a batch lookup leaves out (a 400 would refuse what the document allows).
     value = int(text)
-    if value > MAX_ID:
-        raise ValueError(f"ids must be at most {MAX_ID}")
-    return value
+    return value if value <= MAX_ID else None
+
+
+def id_list(max_items: int) -> Any:
+    """?ids=1,2,3: 1 to `max_items` positive ids, comma-separated, in order, repeats dropped."""
+    return comma_separated(
+        r"[1-9][0-9]{0,18}",
+        max_items=max_items,
+        convert=_id,
+        description=f"up to {max_items} ids, comma-separated",
+        example="1,2,3",
+    )
 
 
 MAX_IDS = 100
 # ?ids=1,2,3: batch lookups (users, posts), at most MAX_IDS.
-IdList = comma_separated(
-    r"[1-9][0-9]{0,18}",
-    max_items=MAX_IDS,
-    convert=_id,
-    description=f"up to {MAX_IDS} ids, comma-separated",
-)
+IdList = id_list(MAX_IDS)

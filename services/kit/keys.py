@@ -25,7 +25,11 @@ EVENT_CONSUMERS = web.AppKey("event_consumers", list)
 # what issues them (the service given the private key: users).
 TOKEN_VERIFIER = web.AppKey("token_verifier", "TokenVerifier")
 TOKEN_SIGNER = web.AppKey("token_signer", "TokenSigner")
+# services.kit.impersonation: the credential of users and of socialcompat (absent elsewhere).
+IMPERSONATION_CREDENTIAL = web.AppKey("impersonation_credential", str)
 WEBSOCKETS = web.AppKey("websockets", "Sockets")
+# services.kit.counts: likes and comments attached to posts (timelines, posts).
+ENGAGEMENT_COUNTS = web.AppKey("engagement_counts", "EngagementCounts")
 
 # The route that answers paths no other route matches (services.kit.instrument).
 CATCH_ALL = web.AppKey("catch_all", web.AbstractResource)

@@ -59,6 +59,10 @@ LOCATION_HEADER = {
         "required": True,
     }
 }
+REDIRECTS = {301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect"}
+REDIRECT_LOCATION = {
+    "Location": {"description": "where to go", "schema": {"type": "string"}, "required": True}
+}
 
 
 class DocumentSchema(GenerateJsonSchema):
@@ -81,7 +85,8 @@ class DocumentSchema(GenerateJsonSchema):
 
 def build_openapi(api: Api) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization")]
-    for endpoint in api.endpoints:
+    public = [endpoint for endpoint in api.endpoints if not endpoint.internal]
+    for endpoint in public:
         if endpoint.body is not None:
             models.append((endpoint.body, "validation"))
         if isinstance(endpoint.response, type) and issubclass(endpoint.response, BaseModel):
@@ -104,12 +109,12 @@ def build_openapi(api: Api) -> dict[str, Any]:
 
     error_schema = schema_of(ErrorBody, "serialization")
     paths: dict[str, dict[str, Any]] = {}
-    for endpoint in api.endpoints:
+    for endpoint in public:
         operation = _operation(api, endpoint, schema_of, error_schema)
         paths.setdefault(openapi_path(endpoint.path), {})[endpoint.method.lower()] = operation
 
     components: dict[str, Any] = {"schemas": schemas}
-    if any(endpoint.auth for endpoint in api.endpoints):
+    if any(endpoint.auth for endpoint in public):
         components["securitySchemes"] = BEARER_SCHEME
     return {
         "openapi": "3.1.0",
@@ -210,6 +215,11 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
         }
     elif endpoint.status == 204:
         responses["204"] = {"description": "No content", "headers": RESPONSE_HEADERS}
+    elif endpoint.status in REDIRECTS:
+        responses[str(endpoint.status)] = {
+            "description": REDIRECTS[endpoint.status],
+            "headers": RESPONSE_HEADERS | REDIRECT_LOCATION,
+        }
     else:
         success: dict[str, Any] = {
             "description": "OK" if endpoint.status == 200 else "Created",
@@ -230,7 +240,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
     error_statuses = set(endpoint.errors)
     if endpoint.body is not None:
         error_statuses |= {400, 413, 415}
-    if endpoint.query is not None or path_parameters(endpoint.path):
+    # a malformed If-None-Match of a cached GET is a 400 too, parameters or not (/users/me)
+    if endpoint.query is not None or path_parameters(endpoint.path) or endpoint.cache:
         error_statuses.add(400)
     if endpoint.auth:
         error_statuses.add(401)
@@ -260,6 +271,8 @@ def _operation(api: Api, endpoint: Endpoint, schema_of: Any, error_schema: Any) 
             "required": True,
             "content": {"application/json": {"schema": schema_of(endpoint.body, "validation")}},
         }
+    if endpoint.document:
+        operation.update(endpoint.document)
     return operation
 
 

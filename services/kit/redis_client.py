@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -23,12 +25,18 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, Redi
 
 
 def connect(url: str) -> aioredis.Redis:
-    """Does not connect yet: the pool connects on first use and reconnects after errors."""
+    """Does not connect yet: the pool connects on first use and reconnects after errors.
+
+    A command that finds its pooled connection closed (Redis restarted since) is sent once
+    more on a new connection: without it, the first command on each stale connection
+    failed (a 503) after every Redis restart. A timeout is not retried: the command may
+    have run."""
     return aioredis.from_url(
         url,
         socket_connect_timeout=2.0,
         socket_timeout=5.0,
         health_check_interval=15,
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
         retry_on_timeout=False,
     )
 

@@ -12,10 +12,20 @@ id) and answering `False` for an entry it had already processed.
 Handler errors: `InvalidEntry` means the entry can never be processed (bad payload): it
 is copied to `<stream>:dead` with the reason and acknowledged, so it blocks nothing. Any
 other exception is taken as transient: the entry stays pending, the consumer backs off
-and then retries its own pending entries first. A database or Redis outage is waited
-out however long it lasts; an entry that fails `max_failures` times for any other reason
-(a bug) is dead-lettered too, rather than blocking its consumer forever. Redis being away
+and then retries its own pending entries first. A database or Redis outage (or one of an
+upstream the handler calls through the kit's client) is waited out however long it
+lasts; an entry that fails `max_failures` times for any other reason (a bug) is
+dead-lettered too, rather than blocking its consumer forever. Redis being away
 is transient for the loop itself as well: it backs off and reconnects.
+
+Concurrency (`ConsumerOptions.concurrency` above 1): the consumer holds up to that many
+entries at once, each handler in its own task, reading more as handlers finish and
+acknowledging each entry (in batches) once its handler returned, for handlers that wait on
+the network (the crawler's URL checks). It renews the lease of every entry it holds (an
+XCLAIM to itself resets the entry's idle time) every claim_idle / 3, so a handler may run
+longer than claim_idle without another consumer taking its entry; when the consumer dies
+its leases lapse and its entries are claimed after claim_idle, as above. On stopping it
+gives its handlers a moment to finish, then cancels them: their entries stay pending.
 
 Metrics (multiprocess-safe): entries handled by outcome, redeliveries, and the group's
 lag (entries not yet delivered) and pending count (delivered, not yet acknowledged).
@@ -24,6 +34,7 @@ lag (entries not yet delivered) and pending count (delivered, not yet acknowledg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -37,10 +48,19 @@ from redis.exceptions import ResponseError
 
 from .background import sleep_unless
 from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
+from .http_client import UpstreamTimeout, UpstreamUnavailable
 from .redis_client import CONNECTION_ERRORS
 
-# A handler failing with one of these waits for its dependency; it is never dead-lettered.
-UNAVAILABLE = (*DB_CONNECTION_ERRORS, *CONNECTION_ERRORS, TimeoutError)
+# A handler failing with one of these waits for its dependency (the database, Redis, or
+# an upstream service it calls, such as search asking posts for a post's text); it is
+# never dead-lettered.
+UNAVAILABLE = (
+    *DB_CONNECTION_ERRORS,
+    *CONNECTION_ERRORS,
+    TimeoutError,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+)
 
 log = logging.getLogger("agora.streams")
 
@@ -99,6 +119,9 @@ class ConsumerOptions:
     stats_every: float = 2.0
     max_backoff: float = 5.0
     max_failures: int = 10  # a handler failing this often (not an outage): dead-lettered
+    concurrency: int = 1  # entries handled at once (see the module's docstring)
+    ack_every: float = 0.05  # with concurrency: how often finished entries are acknowledged
+    stop_patience: float = 2.0  # with concurrency: how long running handlers get on stopping
 
 
 class StreamConsumer:
@@ -132,9 +155,28 @@ class StreamConsumer:
         self._redeliveries = REDELIVERIES.labels(service, stream)
         self._lag = LAG.labels(service, stream, group)
         self._pending = PENDING.labels(service, stream, group)
+        # With concurrency > 1: the entries being handled, the handled ones not yet
+        # acknowledged, the last transient failure, and a wake-up when a handler ends.
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._handled: list[str] = []
+        self._failure: str | None = None
+        self._slot_freed: asyncio.Event | None = None
+        self._next_lease = 0.0
+
+    @property
+    def holding(self) -> int:
+        """Entries whose handlers run now (concurrency > 1)."""
+        return len(self._running)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set; a loop for services.kit.background."""
+        try:
+            await self._run(stopping)
+        finally:
+            if self._running or self._handled:
+                await self._stop_handlers()
+
+    async def _run(self, stopping: asyncio.Event) -> None:
         backoff = 0.1
         while not stopping.is_set():
             try:
@@ -160,6 +202,8 @@ class StreamConsumer:
         entries it handled."""
         if not self._group_ready:
             await self.ensure_group()
+        if self.options.concurrency > 1:
+            return await self._step_concurrently()
         handled = 0
         now = time.monotonic()
         if self._own_pending_first:
@@ -186,33 +230,39 @@ class StreamConsumer:
                 raise
         self._group_ready = True
 
-    async def _read(self, start: str, *, block: float | None) -> list[Entry]:
+    async def _read(
+        self, start: str, *, block: float | None, count: int | None = None
+    ) -> list[Entry]:
         reply = await self.redis.xreadgroup(
             self.group,
             self.name,
             {self.stream: start},
-            count=self.options.batch,
+            count=count or self.options.batch,
             block=None if block is None else int(block * 1000),
         )
         return _entries(reply[0][1]) if reply else []
+
+    async def _claim(self, cursor: str, count: int) -> tuple[str, list[Entry]]:
+        """One XAUTOCLAIM round: the next cursor and the entries now ours."""
+        cursor_raw, claimed, *_ = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.name,
+            min_idle_time=int(self.options.claim_idle * 1000),
+            start_id=cursor,
+            count=count,
+        )
+        entries = _entries(claimed)
+        if entries:
+            log.info("stream %s: claimed %d stale entries", self.stream, len(entries))
+        return cursor_raw.decode(), entries
 
     async def claim_stale(self) -> int:
         """Take over entries pending longer than claim_idle (their consumer is gone)."""
         handled, cursor = 0, "0-0"
         while True:
-            cursor_raw, claimed, *_ = await self.redis.xautoclaim(
-                self.stream,
-                self.group,
-                self.name,
-                min_idle_time=int(self.options.claim_idle * 1000),
-                start_id=cursor,
-                count=self.options.batch,
-            )
-            entries = _entries(claimed)
-            if entries:
-                log.info("stream %s: claimed %d stale entries", self.stream, len(entries))
+            cursor, entries = await self._claim(cursor, self.options.batch)
             handled += await self._handle(entries, redelivered=True)
-            cursor = cursor_raw.decode()
             if cursor == "0-0":
                 break
         await self.forget_idle_consumers()
@@ -243,33 +293,170 @@ class StreamConsumer:
         done: list[str] = []
         try:
             for entry_id, fields in entries:
-                if redelivered:
-                    self._redeliveries.inc()
                 try:
-                    fresh = await self.handler(entry_id, fields)
-                except InvalidEntry as error:
-                    log.error("stream %s: entry %s is invalid: %s", self.stream, entry_id, error)
-                    await self._dead_letter(entry_id, fields, str(error))
-                except Exception as error:
-                    self._outcomes["failed"].inc()
-                    if self._poisonous(entry_id, error):
-                        log.error("stream %s: entry %s keeps failing", self.stream, entry_id)
-                        await self._dead_letter(entry_id, fields, f"failed: {error!r}")
-                        done.append(entry_id)
-                        continue
+                    await self._handle_one(entry_id, fields, redelivered=redelivered)
+                except HandlerFailed:
                     self._own_pending_first = True
-                    log.warning(
-                        "stream %s: entry %s failed, will retry: %r", self.stream, entry_id, error
-                    )
-                    raise HandlerFailed(f"handler: {type(error).__name__}") from error
-                else:
-                    self._failures.pop(entry_id, None)
-                    self._outcomes["processed" if fresh else "duplicate"].inc()
+                    raise
                 done.append(entry_id)
         finally:
             if done:  # what was handled is acknowledged even when a later entry failed
                 await self.redis.xack(self.stream, self.group, *done)
         return len(done)
+
+    async def _handle_one(self, entry_id: str, fields: Fields, *, redelivered: bool) -> None:
+        """Give one entry to the handler. Returning means it may be acknowledged
+        (processed, a duplicate, or dead-lettered); HandlerFailed that it stays pending."""
+        if redelivered:
+            self._redeliveries.inc()
+        try:
+            fresh = await self.handler(entry_id, fields)
+        except InvalidEntry as error:
+            log.error("stream %s: entry %s is invalid: %s", self.stream, entry_id, error)
+            await self._dead_letter(entry_id, fields, str(error))
+            return
+        except Exception as error:
+            self._outcomes["failed"].inc()
+            if self._poisonous(entry_id, error):
+                log.error("stream %s: entry %s keeps failing", self.stream, entry_id)
+                await self._dead_letter(entry_id, fields, f"failed: {error!r}")
+                return
+            log.warning("stream %s: entry %s failed, will retry: %r", self.stream, entry_id, error)
+            raise HandlerFailed(f"handler: {type(error).__name__}") from error
+        self._failures.pop(entry_id, None)
+        self._outcomes["processed" if fresh else "duplicate"].inc()
+
+    # ---------------------------------------------------------------- concurrently
+
+    async def _step_concurrently(self) -> int:
+        """One round with concurrency: acknowledge what finished, renew the leases of
+        what runs, start entries (own pending ones after a failure, stale ones of dead
+        consumers, new ones) while there are free slots, or wait for one."""
+        if self._slot_freed is None:
+            self._slot_freed = asyncio.Event()
+        await self._acknowledge()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            self._own_pending_first = True
+            raise HandlerFailed(failure)  # run() backs off, then retries them first
+        now = time.monotonic()
+        started = 0
+        if now >= self._next_lease and self._running:
+            await self.renew_leases()
+            self._next_lease = now + self.options.claim_idle / 3
+        if self._own_pending_first:
+            started += await self._start_own_pending()
+        if now >= self._next_claim:
+            # Stale entries come before new ones: while slots are too few to take them
+            # all, claim again next round, not a claim period later.
+            cursor, more = "0-0", True
+            while self._free() > 0:
+                cursor, entries = await self._claim(cursor, min(self.options.batch, self._free()))
+                started += self._start(entries, redelivered=True)
+                if cursor == "0-0":
+                    more = False
+                    break
+            if not more:
+                await self.forget_idle_consumers()
+            pause = 0.0 if more else max(1.0, self.options.claim_idle / 2)
+            self._next_claim = now + pause
+        if now >= self._next_stats:
+            await self.observe()
+            self._next_stats = now + self.options.stats_every
+        free = self._free()
+        if free > 0:
+            # While handlers run, read briefly: finished entries wait for the next round
+            # to be acknowledged and their slots to be filled again.
+            block = min(self.options.block, self.options.ack_every) if self._running else None
+            entries = await self._read(
+                ">", block=block if block is not None else self.options.block, count=free
+            )
+            started += self._start(entries, redelivered=False)
+        else:
+            # Woken by a handler's end, or in time to renew the leases (claim_idle may be
+            # shorter than block).
+            self._slot_freed.clear()
+            wait = min(self.options.block, max(0.0, self._next_lease - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._slot_freed.wait()
+        return started
+
+    def _free(self) -> int:
+        return self.options.concurrency - len(self._running)
+
+    async def _start_own_pending(self) -> int:
+        """Entries this consumer holds but runs no handler for (one failed): again."""
+        started, cursor = 0, "0"
+        while self._free() > 0:
+            entries = await self._read(cursor, block=None)
+            if not entries:
+                self._own_pending_first = False
+                break
+            cursor = entries[-1][0]
+            started += self._start(entries, redelivered=True)
+        return started
+
+    def _start(self, entries: list[Entry], *, redelivered: bool) -> int:
+        """A handler task for each entry not running yet, while slots are free."""
+        started = 0
+        for entry_id, fields in entries:
+            if entry_id in self._running:
+                continue  # ours already (own pending re-read, or our own lease lapsed)
+            if self._free() <= 0:
+                break
+            self._running[entry_id] = asyncio.create_task(
+                self._run_one(entry_id, fields, redelivered), name=f"{self.stream} {entry_id}"
+            )
+            started += 1
+        return started
+
+    async def _run_one(self, entry_id: str, fields: Fields, redelivered: bool) -> None:
+        try:
+            await self._handle_one(entry_id, fields, redelivered=redelivered)
+        except HandlerFailed as failure:
+            self._failure = str(failure)  # the entry stays pending
+        else:
+            self._handled.append(entry_id)
+        finally:
+            self._running.pop(entry_id, None)
+            if self._slot_freed is not None:
+                self._slot_freed.set()
+
+    async def _acknowledge(self) -> None:
+        if not self._handled:
+            return
+        done, self._handled = self._handled, []
+        try:
+            await self.redis.xack(self.stream, self.group, *done)
+        except BaseException:
+            self._handled.extend(done)  # acknowledged next time
+            raise
+
+    async def renew_leases(self) -> None:
+        """Reset the idle time of every entry being handled: claimed by nobody else."""
+        await self.redis.xclaim(
+            self.stream,
+            self.group,
+            self.name,
+            min_idle_time=0,
+            message_ids=list(self._running),
+            justid=True,
+        )
+
+    async def _stop_handlers(self) -> None:
+        """Let running handlers finish for a moment, cancel the rest (their entries stay
+        pending, for another consumer), acknowledge what finished."""
+        running = list(self._running.values())
+        if running:
+            _, late = await asyncio.wait(running, timeout=self.options.stop_patience)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await self._acknowledge()
+        except CONNECTION_ERRORS as error:
+            log.warning("stream %s: could not acknowledge on stopping (%r)", self.stream, error)
 
     def _poisonous(self, entry_id: str, error: Exception) -> bool:
         """An entry whose handler failed max_failures times, not for want of a database

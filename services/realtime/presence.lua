@@ -1,6 +1,6 @@
 -- The count of connected clients across replicas (services/realtime/presence.py).
 -- KEYS[1] hash: worker id -> its count; KEYS[2] sorted set: worker id -> expiry;
--- KEYS[3] string: a sequence number, bumped on every change.
+-- KEYS[3] string: a sequence number, raised on every change.
 -- ARGV[1] worker id; ARGV[2] its count, '' to only read, '-' to withdraw;
 -- ARGV[3] lifetime of the entry in seconds; ARGV[4] the channel told of changes.
 -- Expiry uses Redis' clock, so the replicas' clocks do not matter. Returns
@@ -26,11 +26,14 @@ elseif count ~= '' then
   redis.call('ZADD', KEYS[2], now + lifetime, id)
 end
 
-local sequence
+-- The sequence only grows, even when the keys are lost while the workers stay
+-- subscribed (FLUSHALL, eviction): Redis' clock in microseconds, or one more than the
+-- last. A string: Lua's numbers and cjson would round 16 digits.
+local sequence = redis.call('GET', KEYS[3]) or '0'
 if changed then
-  sequence = redis.call('INCR', KEYS[3])
-else
-  sequence = tonumber(redis.call('GET', KEYS[3]) or '0')
+  local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  sequence = string.format('%.0f', math.max(tonumber(sequence) + 1, clock))
+  redis.call('SET', KEYS[3], sequence)
 end
 -- Nothing outlives the last replica by long (a removed deployment leaves no keys).
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, math.ceil(lifetime * 20)) end

@@ -7,7 +7,10 @@ worker, first drops the entries that expired, so a replica that was SIGKILLed st
 being counted within 3/4 of PRESENCE_TTL. All of it is one Lua script (presence.lua):
 atomic, one round trip, timed by Redis' clock. A change bumps a sequence number and is
 published on a channel with the full list of entries, so every worker learns the new
-total from one message and can ignore an older list that arrives late.
+total from one message and can ignore an older list that arrives late. The sequence is
+Redis' clock in microseconds (or one more than the last), so it keeps growing when
+Redis loses the keys under subscribed workers (FLUSHALL): a counter starting again at 1
+was ignored by every worker as "older" until it passed the old value.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.kit.api import Body, PageQuery
-from services.kit.fields import Email, IdList, Name, comma_separated
+from services.kit.api import MAX_ID, Body, PageQuery, Query
+from services.kit.fields import Email, Id, IdList, Name, comma_separated
 
 Age = Annotated[int, Field(ge=0, le=150)]
 ADULT_AGE = 18
@@ -26,6 +26,7 @@ UsernameList = comma_separated(
     max_items=MAX_BATCH,
     convert=str.lower,
     description=f"up to {MAX_BATCH} usernames, comma-separated (any case)",
+    example="ana,bob",
 )
 
 
@@ -91,3 +92,49 @@ class Token(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="seconds from now")
+
+
+# ---------------------------------------------------------------- internal routes
+# (services.kit.impersonation: for socialcompat, never through the ingress)
+
+ExternalId = Annotated[int, Field(ge=0, le=MAX_ID, description="an id a compat layer chose")]
+
+
+def _external_id(text: str) -> int | None:
+    value = int(text)
+    return value if value <= MAX_ID else None  # no user has it: missing, left out
+
+
+ExternalIdList = comma_separated(
+    r"(0|[1-9][0-9]{0,18})",
+    max_items=MAX_BATCH,
+    convert=_external_id,
+    description=f"up to {MAX_BATCH} external ids, comma-separated",
+    example="0,1",
+)
+
+
+class AccountIn(Body):
+    """An account made for a compat layer: always a username and password, and the
+    external id it is known by there."""
+
+    name: Name
+    username: Username
+    password: Password
+    external_id: ExternalId
+
+
+class Account(BaseModel):
+    id: int
+    username: str
+    external_id: int | None
+
+
+class AccountQuery(Query):
+    ids: IdList | None = None
+    external_ids: ExternalIdList | None = None
+    usernames: UsernameList | None = None
+
+
+class TokenFor(Body):
+    user_id: Id

@@ -77,6 +77,26 @@ async def replace_hash(db: asyncpg.Pool, user_id: int, old: str, new: str) -> No
     )
 
 
+ACCOUNT_COLUMNS = "id, username, external_id"
+
+
+async def accounts_by(db: asyncpg.Pool, key: str, values: Sequence[Any]) -> list[Row]:
+    """Accounts (id, username, external id) whose `key` (id, external_id or username in
+    lower case) is one of `values`, in that order; missing ones left out."""
+    column, sql_type = {
+        "id": ("id", "bigint"),
+        "external_id": ("external_id", "bigint"),
+        "username": ("lower(username)", "text"),
+    }[key]
+    rows = await db.fetch(
+        f"SELECT {ACCOUNT_COLUMNS} FROM users JOIN unnest($1::{sql_type}[]) WITH ORDINALITY"
+        f" AS asked (wanted, position) ON {column} = asked.wanted"
+        " WHERE username IS NOT NULL ORDER BY asked.position",
+        list(values),
+    )
+    return [dict(row) for row in rows]
+
+
 async def create_user(
     db: asyncpg.Pool,
     stream: str,
@@ -86,23 +106,30 @@ async def create_user(
     email: str | None,
     username: str | None = None,
     password_hash: str | None = None,
+    external_id: int | None = None,
 ) -> Row:
     """The new user and its user.created event, in one transaction."""
     async with db.acquire() as conn, conn.transaction():
         try:
             row = await conn.fetchrow(
-                "INSERT INTO users (name, age, email, username, password_hash)"
-                f" VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLUMNS}",
+                "INSERT INTO users (name, age, email, username, password_hash, external_id)"
+                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {USER_COLUMNS}, external_id",
                 name,
                 age,
                 email,
                 username,
                 password_hash,
+                external_id,
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == "users_username_key":
                 raise conflict(f"The username {username} is taken") from None
+            if error.constraint_name == "users_external_id_key":
+                raise conflict(f"The external id {external_id} is taken") from None
             raise conflict(f"A user with email {email} already exists") from None
         user = dict(row)
+        external = user.pop("external_id")
         await outbox.write(conn, stream, "user.created", user["id"], event_payload(user))
+    if external_id is not None:
+        user["external_id"] = external
     return user

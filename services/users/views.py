@@ -8,12 +8,24 @@ from services.kit.api import Api, Page, PageQuery, created, json_response, page,
 from services.kit.auth import REQUIRED, Caller, unauthorized
 from services.kit.caching import PRIVATE_REVALIDATE
 from services.kit.errors import ApiError, field_error, not_found
-from services.kit.keys import DB_POOL, SETTINGS, TOKEN_SIGNER
+from services.kit.impersonation import require_credential
+from services.kit.keys import DB_POOL, IMPERSONATION_CREDENTIAL, SETTINGS, TOKEN_SIGNER
 from services.kit.ratelimit import Limit, client_address
 
 from . import store
 from .keys import LOGIN_LIMITER, PASSWORDS
-from .models import ADULT_AGE, LoginIn, Token, User, UserIn, UserQuery
+from .models import (
+    ADULT_AGE,
+    Account,
+    AccountIn,
+    AccountQuery,
+    LoginIn,
+    Token,
+    TokenFor,
+    User,
+    UserIn,
+    UserQuery,
+)
 
 api = Api(
     "users",
@@ -154,9 +166,96 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
         await store.replace_hash(
             app[DB_POOL], account["id"], stored, await passwords.hash(body.password)
         )
+    return _token(request.app, account["id"], account["username"])
+
+
+def _token(app: web.Application, user_id: int, username: str) -> web.Response:
     signer = app[TOKEN_SIGNER]
-    token = signer.issue(account["id"], account["username"])
+    token = signer.issue(user_id, username)
     return json_response(
         {"access_token": token, "token_type": "bearer", "expires_in": signer.ttl},
         headers={"Cache-Control": "no-store"},  # a credential (RFC 6749 5.1)
     )
+
+
+# ---------------------------------------------------------------- internal routes
+# For the services given the impersonation credential (socialcompat) only: under
+# /internal/, which the ingress never routes, and out of the public document
+# (services/kit/impersonation.py).
+
+INTERNAL_ERRORS = [403, 404]
+
+
+def _internal(request: web.Request) -> None:
+    require_credential(request, request.app.get(IMPERSONATION_CREDENTIAL))
+
+
+@api.post(
+    "/internal/v1/accounts",
+    summary="Create an account known by an external id",
+    body=AccountIn,
+    response=Account,
+    status=201,
+    errors=[*INTERNAL_ERRORS, 409],
+    internal=True,
+)
+async def create_account(request: web.Request, body: AccountIn) -> web.Response:
+    """One insert, so an account never exists without its external id. A taken
+    username or external id: 409, and nothing changes."""
+    _internal(request)
+    user = await store.create_user(
+        request.app[DB_POOL],
+        request.app[SETTINGS].events_stream,
+        name=body.name,
+        age=None,
+        email=None,
+        username=body.username,
+        password_hash=await request.app[PASSWORDS].hash(body.password),
+        external_id=body.external_id,
+    )
+    account = {key: user[key] for key in ("id", "username", "external_id")}
+    return created(account, f"/api/v1/users/{user['id']}")
+
+
+@api.get(
+    "/internal/v1/accounts",
+    summary="Accounts by ids, external ids or usernames",
+    query=AccountQuery,
+    response=Page[Account],
+    errors=INTERNAL_ERRORS,
+    internal=True,
+)
+async def find_accounts(request: web.Request, query: AccountQuery) -> web.Response:
+    """Exactly one of ids, external_ids, usernames; in the order asked, missing left out."""
+    _internal(request)
+    given = [
+        (key, values)
+        for key, values in (
+            ("id", query.ids),
+            ("external_id", query.external_ids),
+            ("username", query.usernames),
+        )
+        if values is not None
+    ]
+    if len(given) != 1:
+        raise ApiError(400, "Give one of ids, external_ids or usernames", code="validation_error")
+    key, values = given[0]
+    items = await store.accounts_by(request.app[DB_POOL], key, values)
+    return page(items, len(items))
+
+
+@api.post(
+    "/internal/v1/tokens",
+    summary="A bearer token of any account, without its password",
+    body=TokenFor,
+    response=Token,
+    errors=INTERNAL_ERRORS,
+    internal=True,
+)
+async def token_for(request: web.Request, body: TokenFor) -> web.Response:
+    """The same token a login gives (same claims, key and lifetime)."""
+    _internal(request)
+    found = await store.accounts_by(request.app[DB_POOL], "id", [body.user_id])
+    if not found:
+        raise not_found("Account", body.user_id)
+    return _token(request.app, found[0]["id"], found[0]["username"])

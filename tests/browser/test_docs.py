@@ -4,6 +4,7 @@ GET answers 200 through the same address the page came from."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -32,23 +33,53 @@ def required_parameters(operation: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in operation.get("parameters", []) if p.get("required")]
 
 
-def a_get_to_try(document: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """A GET that needs no parameter, else one whose parameters are all integers (filled
-    with their minimum); None when the service has no such GET (calc is all POST).
-    WebSocket routes (their answer is a 101) are not tried: a browser's fetch cannot
-    upgrade."""
+def a_value(parameter: dict[str, Any]) -> str | None:
+    """What a user would type: the documented example, an integer's minimum, or a word
+    where any word fits; None when the document gives nothing to go by."""
+    schema = parameter.get("schema", {})
+    # an optional parameter's schema is anyOf [its type, null]
+    schema = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), schema)
+    for example in (parameter.get("example"), schema.get("example"), *schema.get("examples", [])):
+        if example is not None:
+            return str(example)
+    if schema.get("type") == "integer":
+        return str(schema.get("minimum", 1))
+    pattern = schema.get("pattern")
+    if schema.get("type") == "string" and (pattern is None or re.search(pattern, "agora")):
+        return "agora"
+    return None
+
+
+def fillings(operation: dict[str, Any]) -> list[dict[str, str]]:
+    """Ways to fill the operation's parameters: the required ones alone, then with each
+    optional one that has a value (a lookup that needs one of its filters)."""
+    required = {p["name"]: a_value(p) for p in required_parameters(operation)}
+    if None in required.values():
+        return []
+    optional = [p for p in operation.get("parameters", []) if not p.get("required")]
+    extra = [{p["name"]: a_value(p)} for p in optional if p["in"] == "query" and a_value(p)]
+    return [required, *({**required, **one} for one in extra)]
+
+
+def a_get_to_try(base: str, document: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """A GET and its parameters that answer 200 right now (asked with httpx first), the
+    simplest first; None when the service has no GET (calc is all POST). WebSocket
+    routes (their answer is a 101) are not tried: a browser's fetch cannot upgrade."""
     gets = [
         (path, op)
         for method, path, op in operations(document)
-        if method == "GET" and "101" not in op["responses"]
+        if method == "GET" and "101" not in op["responses"] and "200" in op["responses"]
     ]
-    simple = [(path, op) for path, op in gets if not required_parameters(op)]
-    integers = [
-        (path, op)
-        for path, op in gets
-        if all(p["schema"].get("type") == "integer" for p in required_parameters(op))
-    ]
-    return (simple or integers or [None])[0]
+    if not gets:
+        return None
+    for path, operation in sorted(gets, key=lambda get: len(required_parameters(get[1]))):
+        where = {p["name"]: p["in"] for p in operation.get("parameters", [])}
+        for values in fillings(operation):
+            url = path.format(**{k: v for k, v in values.items() if where[k] == "path"})
+            query = {k: v for k, v in values.items() if where[k] == "query"}
+            if httpx.get(base + url, params=query, timeout=30).status_code == 200:
+                return path, values
+    raise AssertionError(f"no GET of the document answers 200 with values it suggests: {gets}")
 
 
 @pytest.mark.parametrize("service", list(BY_NAME))
@@ -79,17 +110,16 @@ def test_docs_render_every_operation_and_try_it_out_works(page: Page, agora_url,
         expect(block).to_have_count(1)
     assert not page.get_by_text("Unable to render this definition").count()
 
-    chosen = a_get_to_try(document)
+    chosen = a_get_to_try(base, document)
     if chosen is not None:
-        path, operation = chosen
+        path, values = chosen
         block = page.locator(".opblock-get").filter(
             has=page.locator(f'.opblock-summary-path[data-path="{path}"]')
         )
         block.locator(".opblock-summary").click()
         block.get_by_role("button", name="Try it out").click()
-        for parameter in required_parameters(operation):
-            field = block.locator(f'tr[data-param-name="{parameter["name"]}"] input')
-            field.fill(str(parameter["schema"].get("minimum", 1)))
+        for name, value in values.items():
+            block.locator(f'tr[data-param-name="{name}"] input').fill(value)
         with page.expect_response(lambda r: r.request.method == "GET" and path_of(r.url, base)):
             block.get_by_role("button", name="Execute").click()
         status = block.locator(".live-responses-table .response-col_status:not(.col_header)")

@@ -34,6 +34,9 @@ VALUE_SETS: dict[str, list[Path]] = {
     "no-monitoring": [HERE / "values" / "no-monitoring.yaml"],
     "tracing-collector": [HERE / "values" / "tracing-collector.yaml"],
     "tracing-endpoint": [HERE / "values" / "tracing-endpoint.yaml"],
+    "canary": [HERE / "values" / "canary.yaml"],
+    "canary-hpa": [HERE / "values" / "canary-hpa.yaml"],
+    "socialcompat": [HERE / "values" / "socialcompat.yaml"],
 }
 
 
@@ -72,7 +75,7 @@ class Rendered:
 
     @cached_property
     def workloads(self) -> list[Workload]:
-        return workloads(self.values)
+        return workloads(self.values, chart=True)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects if o["kind"] == kind]

@@ -89,7 +89,11 @@ def test_no_other_pod_mounts_the_private_key(rendered: Rendered):
         for owner, pod in rendered.pod_templates()
         if SECRET in secret_volumes(pod).values()
     ]
-    assert holders == ["users"]
+    # users, and its canary when it has one: the same service, signing as stable does
+    signing = ["users"] + [
+        f"{w.name}-canary" for w in rendered.workloads if w.canary and w.auth == "sign"
+    ]
+    assert sorted(holders) == sorted(signing)
     for owner, pod in rendered.pod_templates():  # nor reads it through the environment
         for container in pod["spec"]["containers"]:
             for item in container.get("env", []):

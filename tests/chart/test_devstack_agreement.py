@@ -29,6 +29,7 @@ LOCAL_SETTINGS = (
     "PROMETHEUS_MULTIPROC_DIR",
     "AUTH_PUBLIC_KEY_FILE",
     "AUTH_PRIVATE_KEY_FILE",
+    "IMPERSONATION_CREDENTIAL_FILE",
 )
 # Chart-only carriers of secrets (devstack embeds the password in the URL instead), and
 # the route table of the ingress's error backend (devstack's nginx answers those errors).

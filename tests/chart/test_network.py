@@ -227,3 +227,27 @@ def test_nothing_else_gets_in_or_out(guarded: Rendered) -> None:
 
 def test_policies_can_be_switched_off(renders: dict[str, Rendered]) -> None:
     assert renders["no-network-policies"].of_kind("NetworkPolicy") == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.0.0.1", "10.96.0.1", "10.244.1.5",  # private; kind's service and pod ranges
+        "172.16.0.1", "192.168.1.1", "100.64.0.1", "127.0.0.1", "0.0.0.0",
+        "169.254.169.254",  # cloud metadata
+        "224.0.0.1", "240.0.0.1",
+        "fd00::1", "fe80::1", "::1", "::ffff:10.0.0.1",
+    ],
+)  # fmt: skip
+def test_crawler_workers_reach_the_public_web_only(guarded: Rendered, address: str) -> None:
+    if "crawler-worker" not in pods(guarded):
+        pytest.skip("crawler-worker is not enabled in this value set")
+    worker = pods(guarded)["crawler-worker"]
+    inside = Endpoint("private", {}, namespace="", ip=address)
+    for port in (80, 443, 8080):
+        assert not allowed(guarded, worker, inside, port), (address, port)
+    for public in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"):
+        outside = Endpoint("public", {}, namespace="", ip=public)
+        assert allowed(guarded, worker, outside, 80) and allowed(guarded, worker, outside, 443)
+        assert not allowed(guarded, worker, outside, 22)
+        assert not allowed(guarded, worker, outside, 8080)

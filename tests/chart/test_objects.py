@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from devstack.topology import url_variable
+from devstack.topology import databases, url_variable
 
 from .conftest import NAMESPACE, Rendered, render
 
@@ -24,6 +24,12 @@ def services_of(rendered: Rendered) -> dict[str, dict[str, Any]]:
     }
 
 
+def workload_names(rendered: Rendered) -> list[str]:
+    """Every service's Deployment and Service: its own, and its canary's when it has one."""
+    names = [w.name for w in rendered.workloads]
+    return sorted(names + [f"{w.name}-canary" for w in rendered.workloads if w.canary])
+
+
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
 
@@ -36,7 +42,7 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def test_every_enabled_service_is_rendered_once(rendered: Rendered) -> None:
-    names = sorted(w.name for w in rendered.workloads)
+    names = workload_names(rendered)
     assert sorted(services_of(rendered)) == names
     for name in names:
         rendered.get("Service", name)
@@ -85,7 +91,11 @@ def test_pods_are_hardened(rendered: Rendered) -> None:
         context = spec["securityContext"]
         assert context["runAsNonRoot"] is True, where
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
-        if owner["metadata"]["name"] != "agora-prometheus":  # the one API client
+        api_client = owner["metadata"]["labels"]["app.kubernetes.io/component"] in (
+            "monitoring",  # Prometheus' discovery
+            "canary-analysis",  # the Job that sets a canary's weight
+        )
+        if not api_client:
             assert spec["automountServiceAccountToken"] is False, where
         for container in containers(pod):
             security = container["securityContext"]
@@ -97,7 +107,8 @@ def test_pods_are_hardened(rendered: Rendered) -> None:
 
 
 def test_service_pods_run_as_the_image_user_with_scratch_dirs_only(rendered: Rendered) -> None:
-    """Writable: emptyDirs only. Besides them, read-only: the token keys (test_auth.py)."""
+    """Writable: emptyDirs only. Besides them, read-only: the token keys (test_auth.py) and
+    socialcompat's impersonation credential (test_socialcompat.py)."""
     for deployment in services_of(rendered).values():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] >= 10000
@@ -112,7 +123,7 @@ def test_service_pods_run_as_the_image_user_with_scratch_dirs_only(rendered: Ren
         assert set(mounts) == {"/tmp", metrics_dir}
         assert all("emptyDir" in volume for volume in mounts.values())
         read_only = {m["name"] for m in container["volumeMounts"] if m.get("readOnly")}
-        assert read_only <= {"auth-public", "auth-signing"}
+        assert read_only <= {"auth-public", "auth-signing", "impersonation"}
 
 
 def test_pods_spread_across_nodes(rendered: Rendered) -> None:
@@ -195,11 +206,16 @@ def service_ports(rendered: Rendered) -> dict[str, set[int]]:
 def test_every_ingress_backend_is_a_rendered_service_port(rendered: Rendered) -> None:
     ports = service_ports(rendered)
     ingresses = rendered.of_kind("Ingress")
-    assert {i["metadata"]["name"] for i in ingresses} == {
-        "agora", "agora-own-errors", "agora-websockets"
-    }  # fmt: skip
+    canaries = {f"agora-{w.name}-canary" for w in rendered.workloads if w.canary}
+    ab_tests = {f"agora-{w.name}" for w in rendered.workloads if w.canary and w.canary.ab}
+    names = {i["metadata"]["name"] for i in ingresses}
+    assert names - {"agora-own-errors"} == {"agora", "agora-websockets"} | canaries | ab_tests
+    assert "agora-own-errors" in names or ab_tests  # an A/B test may take all its paths
     for ingress in ingresses:
-        backends = [ingress["spec"]["defaultBackend"]["service"]]
+        canary = ingress["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/canary")
+        # a canary Ingress takes its settings, the default backend too, from the main one
+        assert ("defaultBackend" in ingress["spec"]) != (canary == "true")
+        backends = [ingress["spec"]["defaultBackend"]["service"]] if not canary else []
         backends += [
             path["backend"]["service"]
             for rule in ingress["spec"]["rules"]
@@ -252,7 +268,8 @@ def test_every_cluster_url_in_the_env_names_a_rendered_service_port(rendered: Re
             checked += 1
     bundled = {key: rendered.values[key]["enabled"] for key in ("postgresql", "redis")}
     expected = sum(
-        len(w.upstreams) + (w.postgres and bundled["postgresql"]) + (w.redis and bundled["redis"])
+        (len(w.upstreams) + (w.postgres and bundled["postgresql"]) + (w.redis and bundled["redis"]))
+        * (2 if w.canary else 1)  # a canary has the same
         for w in rendered.workloads
     )
     assert checked == expected
@@ -277,8 +294,10 @@ def test_database_and_redis_credentials_come_from_secrets(rendered: Rendered) ->
         assert ("REDIS_URL" in env) == workload.redis
         if workload.postgres:
             assert urlsplit(env["DATABASE_URL"]).password is None
+            assert urlsplit(env["DATABASE_URL"]).path == f"/{workload.database}"
+            assert urlsplit(env["DATABASE_URL"]).username == workload.database
             secret, key = env["PGPASSWORD"].removeprefix("secret:").split("/")
-            assert key == f"{workload.name}-password"
+            assert key == f"{workload.database}-password"
             if rendered.values["postgresql"]["enabled"]:
                 assert key in secrets[secret]["data"]
             else:
@@ -288,13 +307,33 @@ def test_database_and_redis_credentials_come_from_secrets(rendered: Rendered) ->
             assert env["REDIS_PASSWORD"].startswith("secret:")
 
 
+def test_a_service_shares_another_services_database_as_data(default_render: Rendered) -> None:
+    """crawler-worker uses the crawler's database (values.yaml `database: crawler`): the
+    same DSN and password, no database, role or migration of its own."""
+    env = {
+        name: default_render.env_of(default_render.get("Deployment", name))
+        for name in ("crawler", "crawler-worker")
+    }
+    assert env["crawler-worker"]["DATABASE_URL"] == env["crawler"]["DATABASE_URL"]
+    assert env["crawler-worker"]["PGPASSWORD"] == env["crawler"]["PGPASSWORD"]
+    job = default_render.get("Job", "agora-migrate")
+    containers = [c["name"] for c in job["spec"]["template"]["spec"]["containers"]]
+    assert "crawler" in containers and "crawler-worker" not in containers
+    secret = default_render.get("Secret", "agora-postgresql")["data"]
+    assert "crawler-password" in secret and "crawler-worker-password" not in secret
+    # and both may reach PostgreSQL
+    policy = default_render.get("NetworkPolicy", "agora-postgresql")
+    clients = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][1]
+    assert {"crawler", "crawler-worker"} <= set(clients["values"])
+
+
 def test_generated_passwords_are_random_and_never_in_values(
     default_render: Rendered,
 ) -> None:
     again = render("again", [])
     first = default_render.get("Secret", "agora-postgresql")["data"]
     second = again.get("Secret", "agora-postgresql")["data"]
-    with_database = {f"{w.name}-password" for w in default_render.workloads if w.postgres}
+    with_database = {f"{name}-password" for name in databases(default_render.workloads)}
     assert set(first) == {"postgres-password", *with_database}
     assert {"catalog-password", "orders-password"} <= with_database
     assert all(len(value) >= 32 for value in first.values())
@@ -364,14 +403,14 @@ def test_postgres_and_redis_are_stateful_and_switchable(rendered: Rendered) -> N
             assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
 
 
-def test_migrations_run_as_a_hook_for_every_postgres_service(rendered: Rendered) -> None:
+def test_migrations_run_as_a_hook_for_every_database(rendered: Rendered) -> None:
     job = rendered.get("Job", "agora-migrate")
     hooks = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
     bundled = rendered.values["postgresql"]["enabled"]
     assert hooks == {"post-install" if bundled else "pre-install", "pre-upgrade"}
     seed = ["--seed"] if rendered.values["migrations"]["seed"] else []
     commands = {c["name"]: c["command"] for c in job["spec"]["template"]["spec"]["containers"]}
-    expected = {w.name: ["agora-migrate", w.name, *seed] for w in rendered.workloads if w.postgres}
+    expected = {name: ["agora-migrate", name, *seed] for name in databases(rendered.workloads)}
     assert commands == expected
     if bundled:  # what the Job uses exists before it, with any new service's password
         for kind in ("Secret", "ConfigMap"):
@@ -391,6 +430,11 @@ def test_helm_test_calls_every_readiness_probe_through_its_service(rendered: Ren
     compile(script, "readyz", "exec")
     ports = service_ports(rendered)
     expected = {f"http://{w.name}:{w.port}{w.probes['readiness']}" for w in rendered.workloads}
+    expected |= {
+        f"http://{w.name}-canary:{w.port}{w.probes['readiness']}"
+        for w in rendered.workloads
+        if w.canary
+    }
     assert set(urls) == expected
     assert all(urlsplit(u).port in ports[urlsplit(u).hostname] for u in urls)
 

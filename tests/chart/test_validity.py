@@ -76,7 +76,7 @@ def test_the_service_monitor_selects_the_service_ports(renders: dict[str, Render
     assert all(s["spec"]["ports"][0]["name"] == "http" for s in services)
     (endpoint,) = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
-    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"app", "pod", "track"}
+    assert {r["targetLabel"] for r in endpoint["relabelings"]} == {"app", "pod", "track", "variant"}
 
 
 @pytest.mark.parametrize(
@@ -89,6 +89,7 @@ def test_the_service_monitor_selects_the_service_ports(renders: dict[str, Render
         ("ingress.hosts=x", "additional properties 'hosts' not allowed"),
         ("postgresql.password=secret", "additional properties 'password' not allowed"),
         ("services.Catalog.command={x}", "does not match pattern"),
+        ("services.crawler-worker.database=Crawler", "database"),
     ],
 )
 def test_the_values_schema_rejects_typos(setting: str, complaint: str) -> None:
@@ -103,6 +104,8 @@ def test_the_values_schema_rejects_typos(setting: str, complaint: str) -> None:
         ("services.catalog.upstreams={nowhere}", "nowhere is not a service"),
         ("services.users.ingress={/api/v1/brands/}", "claimed by both catalog and users"),
         ("postgresql.enabled=false", "externalDatabase.host is required"),
+        ("services.crawler-worker.database=ledger", "database: ledger is not a service"),
+        ("services.calc.database=catalog", "calc.database needs postgres: true"),
     ],
 )
 def test_inconsistent_values_fail_with_a_message(setting: str, complaint: str) -> None:

@@ -134,7 +134,10 @@ def test_the_service_does_what_its_document_says(service, agora_url):
     config = out / f"{service}.toml"
     config.write_text(config_for(service))
     command = [venv_bin("schemathesis"), "--config-file", str(config), "run"]
-    command += [base + openapi_path(service), "--url", base, "--checks", "all"]
+    # No `--checks all`: every check is on by default (schemathesis.toml adds the response
+    # time limit), and a check named on the command line overrides an operation's
+    # `enabled = false`, which would make exceptions.toml void.
+    command += [base + openapi_path(service), "--url", base]
     command += ["--phases", PHASES, "--no-color"]
     for path in websocket_paths(document):  # exceptions.toml says why
         command += ["--exclude-path", path]

@@ -31,8 +31,22 @@ def online(agora_url: str) -> dict:
     return httpx.get(f"{agora_url}/api/v1/realtime/online", timeout=10).json()
 
 
+def settled_count(agora_url: str, patience: float = 20) -> int:
+    """The count once it holds still for a second: sockets an earlier test just closed
+    take a moment to leave it, and a base that still has them is never reached again."""
+    deadline = time.monotonic() + patience
+    last = online(agora_url)["connections"]
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = online(agora_url)["connections"]
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the count did not settle within {patience} s (last {last})")
+
+
 async def test_a_killed_replica_stops_being_counted_within_the_ttl(agora_url, stack):
-    base = online(agora_url)["connections"]
+    base = settled_count(agora_url)
     async with aiohttp.ClientSession() as session:
         counters = await open_counters(session, agora_url, CLIENTS)
         await all_see(counters, base + CLIENTS)
@@ -65,7 +79,7 @@ async def reconnect(session: aiohttp.ClientSession, agora_url: str, counter: Cou
 
 
 async def test_a_terminated_replica_says_going_away_and_its_clients_come_back(agora_url, stack):
-    base = online(agora_url)["connections"]
+    base = settled_count(agora_url)
     async with aiohttp.ClientSession() as session:
         counters = await open_counters(session, agora_url, CLIENTS)
         await all_see(counters, base + CLIENTS)

@@ -17,6 +17,7 @@ import pytest
 from devstack import postgres
 from devstack.topology import Workload, url_variable, workloads
 from services.kit.auth import write_keypair
+from services.kit.impersonation import write_credential
 from tests.conftest import answers_ready, free_port, wait_until
 
 from .conftest import MEASUREMENTS, docker
@@ -42,14 +43,17 @@ def auth_keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A token keypair the image's user can read through a read-only bind mount."""
     directory = tmp_path_factory.mktemp("auth")
     write_keypair(directory)
-    for path in (directory / "private.pem", directory / "public.pem"):
+    write_credential(directory / "credential")  # socialcompat's, shared with users
+    for path in (directory / "private.pem", directory / "public.pem", directory / "credential"):
         path.chmod(0o644)  # a throwaway key: owned by root here, read by uid 10001 there
     directory.chmod(0o755)
     return directory
 
 
 def auth_mount(workload: Workload, directory: Path) -> list[str]:
-    return [] if workload.auth == "none" else ["--volume", f"{directory}:{AUTH_DIR}:ro"]
+    if workload.auth == "none" and workload.impersonation == "none":
+        return []
+    return ["--volume", f"{directory}:{AUTH_DIR}:ro"]
 
 
 @pytest.fixture
@@ -64,10 +68,10 @@ def container_env(
         "PORT": str(free_port()),
         "WEB_CONCURRENCY": str(workload.workers),
     }
-    if workload.postgres:
+    if workload.database:
         password = postgres.new_password()
         env["DATABASE_URL"] = asyncio.run(
-            postgres.ensure_database(postgres_server, workload.name, password)
+            postgres.ensure_database(postgres_server, workload.database, password)
         )
     if workload.redis:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
@@ -75,6 +79,8 @@ def container_env(
         env["AUTH_PUBLIC_KEY_FILE"] = f"{AUTH_DIR}/public.pem"
     if workload.auth == "sign":
         env["AUTH_PRIVATE_KEY_FILE"] = f"{AUTH_DIR}/private.pem"
+    if workload.impersonation != "none":
+        env["IMPERSONATION_CREDENTIAL_FILE"] = f"{AUTH_DIR}/credential"
     env.update({url_variable(upstream): UNREACHABLE for upstream in workload.upstreams})
     return env
 

@@ -21,12 +21,13 @@ app.kubernetes.io/name: {{ .name }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end -}}
 
-{{/* Every label: the selector labels plus what describes the release. (dict root name component) */}}
+{{/* Every label: the selector labels plus what describes the release.
+(dict root name component [version]: a workload's own version, the chart's appVersion by default) */}}
 {{- define "agora.labels" -}}
 {{ include "agora.selectorLabels" . }}
 app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/part-of: agora
-app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ .version | default .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
 {{- end -}}
@@ -64,6 +65,31 @@ as devstack does: facts then falls back to the public API when factsource is off
 {{- end -}}
 {{- end -}}
 {{- $_ := set $service "upstreams" $enabled -}}
+{{- /* The database a service with postgres uses: its own unless `database` names another
+service's (one bounded context, one schema: that service's migrations, role and password). */ -}}
+{{- if $service.postgres -}}
+{{- $database := $service.database | default $name -}}
+{{- if not (hasKey $.Values.services $database) -}}
+{{- fail (printf "services.%s.database: %s is not a service" $name $database) -}}
+{{- end -}}
+{{- $_ := set $service "database" $database -}}
+{{- else if $service.database -}}
+{{- fail (printf "services.%s.database needs postgres: true" $name) -}}
+{{- end -}}
+{{- /* Fault injection makes requests fail on purpose: only where values allow it. */ -}}
+{{- $envs := list $service.env -}}
+{{- if $service.canary.enabled -}}{{- $envs = append $envs $service.canary.env -}}{{- end -}}
+{{- range $env := $envs -}}
+{{- range $variable := list "FAULT_ERROR_RATE" "FAULT_LATENCY_MS" -}}
+{{- $value := toString (get (default dict $env) $variable) -}}
+{{- if and $value (gt (float64 $value) 0.0) (not $.Values.faultInjection.allowed) -}}
+{{- fail (printf "services.%s: %s=%s injects faults; set faultInjection.allowed=true to allow it" $name $variable $value) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $service.canary.enabled (not (and $.Values.ingress.enabled (or $service.ingress $service.websockets))) -}}
+{{- fail (printf "services.%s.canary: the service has no ingress paths (or ingress.enabled is false), so a canary would get no traffic" $name) -}}
+{{- end -}}
 {{- range concat $service.ingress $service.websockets -}}
 {{- $path := include "agora.routePath" . -}}
 {{- if hasKey $routes $path -}}
@@ -111,14 +137,63 @@ ingress-nginx's error pages (rewritten to "/", so it must not route "/" itself).
 {{- . | upper | replace "-" "_" -}}
 {{- end -}}
 
-{{/* The names of the services whose `key` (postgres, redis) is true, as JSON:
+{{/* The workload of a service's canary: its Deployment, Service, selector labels. */}}
+{{- define "agora.canaryName" -}}{{- printf "%s-canary" . -}}{{- end -}}
+
+{{/* Every workload that runs a service's pods, by the name of its Deployment and Service
+(a service's, and its canary's when it has one), as JSON: {name: merged service entry}. */}}
+{{- define "agora.workloads" -}}
+{{- $workloads := dict -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- $_ := set $workloads $name $service -}}
+{{- if $service.canary.enabled -}}
+{{- $_ := set $workloads (include "agora.canaryName" $name) $service -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $workloads -}}
+{{- end -}}
+
+{{/* "true" when a service's canary is analysed by the hook Job: an A/B test is not (its
+owner ends it, by promoting or rolling back). (the merged service entry) */}}
+{{- define "agora.canaryAnalysed" -}}
+{{- if and .canary.enabled .canary.analysis.enabled (not .canary.ab.enabled) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "agora.anyCanaryAnalysed" -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- include "agora.canaryAnalysed" $service -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A service's canary Ingress, whose weight the analysis sets. (dict root name) */}}
+{{- define "agora.canaryIngress" -}}
+{{- printf "%s-%s-canary" (include "agora.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The names of the services whose `key` (postgres, redis) is true (with "workloads"
+true, their canaries' workloads too: the clients of PostgreSQL or Redis), as JSON:
 fromJson (include "agora.servicesUsing" (dict "root" $ "key" "postgres")) */}}
 {{- define "agora.servicesUsing" -}}
 {{- $names := list -}}
 {{- range $name, $service := fromJson (include "agora.services" .root) -}}
-{{- if get $service $.key -}}{{- $names = append $names $name -}}{{- end -}}
+{{- if get $service $.key -}}
+{{- $names = append $names $name -}}
+{{- if and $.workloads $service.canary.enabled -}}
+{{- $names = append $names (include "agora.canaryName" $name) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- toJson (dict "names" $names) -}}
+{{- end -}}
+
+{{/* The databases the enabled services use, each once and in order, as JSON:
+fromJson (include "agora.databases" $) -> {"names": [...]} */}}
+{{- define "agora.databases" -}}
+{{- $names := list -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- if $service.postgres -}}{{- $names = append $names $service.database -}}{{- end -}}
+{{- end -}}
+{{- toJson (dict "names" ($names | uniq | sortAlpha)) -}}
 {{- end -}}
 
 {{- define "agora.anyService" -}}
@@ -136,6 +211,13 @@ fromJson (include "agora.servicesUsing" (dict "root" $ "key" "postgres")) */}}
 
 {{- define "agora.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* A service's image: its own `image` (or a canary's), else `image:`. (dict root image) */}}
+{{- define "agora.serviceImage" -}}
+{{- $image := .image | default dict -}}
+{{- $global := .root.Values.image -}}
+{{- printf "%s:%s" ($image.repository | default $global.repository) ($image.tag | default $global.tag | default .root.Chart.AppVersion) -}}
 {{- end -}}
 
 {{/*
@@ -175,7 +257,7 @@ keep it), otherwise a new random one. (dict root secret key)
 {{- if .Values.postgresql.enabled -}}5432{{- else -}}{{- .Values.externalDatabase.port -}}{{- end -}}
 {{- end -}}
 
-{{/* The DSN of one service's database; the password comes from PGPASSWORD. (dict root name) */}}
+{{/* The DSN of one database, as its role; the password comes from PGPASSWORD. (dict root name) */}}
 {{- define "agora.databaseUrl" -}}
 {{- $root := .root -}}
 {{- $url := printf "postgresql://%s@%s:%s/%s" .name (include "agora.postgres.host" $root) (include "agora.postgres.port" $root) .name -}}
@@ -185,7 +267,7 @@ keep it), otherwise a new random one. (dict root secret key)
 {{- $url -}}
 {{- end -}}
 
-{{/* PGPASSWORD of one service, from the bundled or the existing Secret. (dict root name) */}}
+{{/* PGPASSWORD of one database's role, from the bundled or the existing Secret. (dict root name) */}}
 {{- define "agora.databasePasswordEnv" -}}
 - name: PGPASSWORD
   valueFrom:
@@ -405,6 +487,32 @@ ConfigMap with its public half (mounted by every `auth: verify` or `sign` servic
 {{- if ne $service.auth "none" -}}true{{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* ---------------------------------------------------------------- impersonation */}}
+
+{{/* The Secret with the credential that lets a service act for any user
+(services/kit/impersonation.py): mounted by users (`impersonation: issue`) and the
+`impersonation: use` services (socialcompat) only, and rendered only while one of the
+latter is enabled: without it users has no internal routes at all. */}}
+{{- define "agora.impersonation.secretName" -}}
+{{- include "agora.componentName" (dict "root" . "component" "impersonation") -}}
+{{- end -}}
+
+{{- define "agora.impersonation.dir" -}}/etc/agora/impersonation{{- end -}}
+
+{{/* "true" when an enabled service uses the credential. */}}
+{{- define "agora.impersonation.used" -}}
+{{- range $name, $service := fromJson (include "agora.services" .) -}}
+{{- if eq $service.impersonation "use" -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when this service (.service, with .root) gets the credential mounted. */}}
+{{- define "agora.impersonation.mounted" -}}
+{{- if and (ne .service.impersonation "none") (include "agora.impersonation.used" .root) -}}true{{- end -}}
+{{- end -}}
+
+{{/* ---------------------------------------------------------------- tracing */}}
 
 {{/* Where the services export spans (OTEL_EXPORTER_OTLP_ENDPOINT): the release's
 collector when enabled, else tracing.endpoint; empty: tracing off (docs/tracing.md). */}}

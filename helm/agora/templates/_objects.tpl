@@ -2,6 +2,11 @@
 The objects of one service. Each takes (dict "root" $ "name" <name> "service" <merged
 entry> "services" <all merged entries>) and is rendered by services.yaml for every
 entry of `services:`: a new service never needs a template of its own.
+
+A canary's are the same templates with "workload" <name>-canary (the names of its
+objects and its selector labels, so that no selector of one track matches the other's
+pods), "track" canary, "version" its version and "service" the entry with the canary's
+env, replicas and image.
 */}}
 
 {{/* The plain environment of a service: values.yaml env plus what the platform provides
@@ -16,13 +21,20 @@ entry of `services:`: a new service never needs a template of its own.
 {{- $_ := set $env "PROMETHEUS_MULTIPROC_DIR" (include "agora.metricsDir" $root) -}}
 {{- $_ := set $env "PYTHONUNBUFFERED" "1" -}}
 {{- if .service.postgres -}}
-{{- $_ := set $env "DATABASE_URL" (include "agora.databaseUrl" (dict "root" $root "name" .name)) -}}
+{{- $_ := set $env "DATABASE_URL" (include "agora.databaseUrl" (dict "root" $root "name" .service.database)) -}}
 {{- end -}}
 {{- if ne .service.auth "none" -}}
 {{- $_ := set $env "AUTH_PUBLIC_KEY_FILE" (printf "%s/public.pem" (include "agora.auth.dir" $root)) -}}
 {{- end -}}
 {{- if eq .service.auth "sign" -}}
 {{- $_ := set $env "AUTH_PRIVATE_KEY_FILE" (printf "%s/private.pem" (include "agora.auth.signingDir" $root)) -}}
+{{- end -}}
+{{- with .variant -}}
+{{- /* an A/B test's variant of this track: the service knows which one it serves */ -}}
+{{- $_ := set $env "AB_VARIANT" . -}}
+{{- end -}}
+{{- if include "agora.impersonation.mounted" . -}}
+{{- $_ := set $env "IMPERSONATION_CREDENTIAL_FILE" (printf "%s/credential" (include "agora.impersonation.dir" $root)) -}}
 {{- end -}}
 {{- range .service.upstreams -}}
 {{- $upstream := get $.services . -}}
@@ -42,13 +54,14 @@ that service has no ready replica (services/kit/ingress_errors.py). Chart only. 
 {{- end -}}
 
 {{- define "agora.configMap" -}}
+{{- $workload := .workload | default .name -}}
 apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: {{ .name }}-env
+  name: {{ $workload }}-env
   namespace: {{ .root.Release.Namespace }}
   labels:
-    {{- include "agora.labels" (dict "root" .root "name" .name "component" "service") | nindent 4 }}
+    {{- include "agora.labels" (dict "root" .root "name" $workload "component" "service" "version" .version) | nindent 4 }}
 data:
   {{- include "agora.serviceEnv" . | nindent 2 }}
 {{- end -}}
@@ -63,14 +76,16 @@ data:
 {{- define "agora.deployment" -}}
 {{- $root := .root -}}
 {{- $service := .service -}}
-{{- $selector := dict "root" $root "name" .name -}}
+{{- $workload := .workload | default .name -}}
+{{- $selector := dict "root" $root "name" $workload -}}
+{{- $labels := include "agora.labels" (dict "root" $root "name" $workload "component" "service" "version" .version) -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ .name }}
+  name: {{ $workload }}
   namespace: {{ .root.Release.Namespace }}
   labels:
-    {{- include "agora.labels" (dict "root" $root "name" .name "component" "service") | nindent 4 }}
+    {{- $labels | nindent 4 }}
 spec:
   {{- if not $service.autoscaling.enabled }}
   replicas: {{ $service.replicas }}
@@ -87,8 +102,11 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "agora.labels" (dict "root" $root "name" .name "component" "service") | nindent 8 }}
-        track: stable  # Prometheus' `track` label (a canary's pods say canary)
+        {{- $labels | nindent 8 }}
+        track: {{ .track | default "stable" }}  # Prometheus' `track` label
+        {{- with .variant }}
+        variant: {{ . }}  # an A/B test's variant, Prometheus' `variant` label
+        {{- end }}
       annotations:
         checksum/env: {{ include "agora.serviceEnv" . | sha256sum }}
         prometheus.io/scrape: "true"
@@ -103,7 +121,7 @@ spec:
       terminationGracePeriodSeconds: {{ include "agora.terminationGrace" . }}
       {{- if $service.postgres }}
       initContainers:
-        {{- include "agora.waitForPostgres" $selector | nindent 8 }}
+        {{- include "agora.waitForPostgres" (dict "root" $root "name" $service.database) | nindent 8 }}
       {{- end }}
       topologySpreadConstraints:
         - maxSkew: 1
@@ -115,7 +133,7 @@ spec:
           matchLabelKeys: [pod-template-hash]
       containers:
         - name: {{ .name }}
-          image: {{ include "agora.image" $root }}
+          image: {{ include "agora.serviceImage" (dict "root" $root "image" $service.image) }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           command:
             {{- toYaml $service.command | nindent 12 }}
@@ -125,11 +143,11 @@ spec:
               protocol: TCP
           envFrom:
             - configMapRef:
-                name: {{ .name }}-env
+                name: {{ $workload }}-env
           {{- if or $service.postgres $service.redis }}
           env:
             {{- if $service.postgres }}
-            {{- include "agora.databasePasswordEnv" $selector | nindent 12 }}
+            {{- include "agora.databasePasswordEnv" (dict "root" $root "name" $service.database) | nindent 12 }}
             {{- end }}
             {{- if $service.redis }}
             {{- include "agora.redisEnv" $root | nindent 12 }}
@@ -172,6 +190,11 @@ spec:
               mountPath: {{ include "agora.auth.signingDir" $root }}
               readOnly: true
             {{- end }}
+            {{- if include "agora.impersonation.mounted" . }}
+            - name: impersonation
+              mountPath: {{ include "agora.impersonation.dir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "agora.scratchVolumes" $root | nindent 8 }}
         {{- if ne $service.auth "none" }}
@@ -188,20 +211,29 @@ spec:
             items:
               - {key: private.pem, path: private.pem}
         {{- end }}
+        {{- if include "agora.impersonation.mounted" . }}
+        - name: impersonation
+          secret:
+            secretName: {{ include "agora.impersonation.secretName" $root }}
+            defaultMode: 0440
+            items:
+              - {key: credential, path: credential}
+        {{- end }}
 {{- end -}}
 
 {{- define "agora.service" -}}
+{{- $workload := .workload | default .name -}}
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ .name }}
+  name: {{ $workload }}
   namespace: {{ .root.Release.Namespace }}
   labels:
-    {{- include "agora.labels" (dict "root" .root "name" .name "component" "service") | nindent 4 }}
+    {{- include "agora.labels" (dict "root" .root "name" $workload "component" "service" "version" .version) | nindent 4 }}
 spec:
   type: ClusterIP
   selector:
-    {{- include "agora.selectorLabels" (dict "root" .root "name" .name) | nindent 4 }}
+    {{- include "agora.selectorLabels" (dict "root" .root "name" $workload) | nindent 4 }}
   ports:
     - name: http
       port: {{ .service.port }}
@@ -211,18 +243,19 @@ spec:
 
 {{- define "agora.hpa" -}}
 {{- $scaling := .service.autoscaling -}}
+{{- $workload := .workload | default .name -}}
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
-  name: {{ .name }}
+  name: {{ $workload }}
   namespace: {{ .root.Release.Namespace }}
   labels:
-    {{- include "agora.labels" (dict "root" .root "name" .name "component" "service") | nindent 4 }}
+    {{- include "agora.labels" (dict "root" .root "name" $workload "component" "service" "version" .version) | nindent 4 }}
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
     kind: Deployment
-    name: {{ .name }}
+    name: {{ $workload }}
   minReplicas: {{ $scaling.minReplicas }}
   maxReplicas: {{ $scaling.maxReplicas }}
   metrics:
@@ -237,44 +270,50 @@ spec:
 {{/* maxUnavailable (never minAvailable = replicas) and AlwaysAllow for unhealthy pods:
 a node drain is never blocked. */}}
 {{- define "agora.pdb" -}}
+{{- $workload := .workload | default .name -}}
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
-  name: {{ .name }}
+  name: {{ $workload }}
   namespace: {{ .root.Release.Namespace }}
   labels:
-    {{- include "agora.labels" (dict "root" .root "name" .name "component" "service") | nindent 4 }}
+    {{- include "agora.labels" (dict "root" .root "name" $workload "component" "service" "version" .version) | nindent 4 }}
 spec:
   maxUnavailable: {{ .service.pdb.maxUnavailable }}
   unhealthyPodEvictionPolicy: AlwaysAllow
   selector:
     matchLabels:
-      {{- include "agora.selectorLabels" (dict "root" .root "name" .name) | nindent 6 }}
+      {{- include "agora.selectorLabels" (dict "root" .root "name" $workload) | nindent 6 }}
 {{- end -}}
 
 {{/* Who may call a service and whom it may call: the ingress controller (when it routes
 to it), Prometheus, the services that name it as an upstream and `helm test`; and its
-upstreams, its PostgreSQL and Redis when values say so, and its own `egress` rules. */}}
+upstreams, its PostgreSQL and Redis when values say so, and its own `egress` rules. A
+canary is called by the ingress controller, Prometheus and `helm test` only: other
+services call stable, through its Service. */}}
 {{- define "agora.networkPolicy" -}}
 {{- $root := .root -}}
 {{- $name := .name -}}
+{{- $workload := .workload | default .name -}}
 {{- $service := .service -}}
 {{- $port := $service.port -}}
 {{- $callers := list "tests" -}}
+{{- if not .workload -}}
 {{- range $caller, $other := .services -}}
 {{- if has $name $other.upstreams -}}{{- $callers = append $callers $caller -}}{{- end -}}
+{{- end -}}
 {{- end -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
-  name: {{ $name }}
+  name: {{ $workload }}
   namespace: {{ .root.Release.Namespace }}
   labels:
-    {{- include "agora.labels" (dict "root" $root "name" $name "component" "service") | nindent 4 }}
+    {{- include "agora.labels" (dict "root" $root "name" $workload "component" "service" "version" .version) | nindent 4 }}
 spec:
   podSelector:
     matchLabels:
-      {{- include "agora.selectorLabels" (dict "root" $root "name" $name) | nindent 6 }}
+      {{- include "agora.selectorLabels" (dict "root" $root "name" $workload) | nindent 6 }}
   policyTypes: [Ingress, Egress]
   ingress:
     {{- if and $root.Values.ingress.enabled (or $service.ingress $service.websockets (eq $name (include "agora.defaultBackend" $root))) }}

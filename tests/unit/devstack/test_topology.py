@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.topology import REPO, load_values, workloads
+from devstack.topology import REPO, databases, load_values, workloads
 
 OVERRIDES_ENV = "AGORA_VALUES_EXTRA"
 
@@ -54,3 +54,32 @@ def test_the_bench_overrides_give_factsource_its_latency(monkeypatch):
     monkeypatch.setenv(OVERRIDES_ENV, "bench/values.yaml")  # relative to the repository
     assert (REPO / "bench" / "values.yaml").exists()
     assert by_name(None)["factsource"].env["ARTIFICIAL_LATENCY_MS"] == "50"
+
+
+def test_crawler_worker_shares_the_crawlers_database(monkeypatch):
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)
+    services = by_name(None)
+    assert services["crawler"].database == "crawler"
+    assert services["crawler-worker"].database == "crawler"
+    assert services["calc"].database is None
+    listed = databases(list(services.values()))
+    assert listed.count("crawler") == 1 and "crawler-worker" not in listed
+    # crawler switched off: its database is still made and migrated for the workers
+    values = load_values()
+    values["services"]["crawler"]["enabled"] = False
+    assert "crawler" in databases(workloads(values))
+
+
+@pytest.mark.parametrize(
+    ("service", "setting", "complaint"),
+    [
+        ("crawler-worker", {"database": "ledger"}, "database ledger is not a service"),
+        ("calc", {"database": "catalog"}, "database needs postgres: true"),
+    ],
+)
+def test_a_wrong_database_is_an_error(monkeypatch, service, setting, complaint):
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)
+    values = load_values()
+    values["services"][service].update(setting)
+    with pytest.raises(ValueError, match=complaint):
+        workloads(values)

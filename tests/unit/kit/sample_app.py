@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from services.kit import app as kit
-from services.kit.api import Api, Body, Query, json_response
+from services.kit.api import Api, Body, PageQuery, Query, json_response
 from services.kit.config import KitSettings, load_settings
 from services.kit.fields import Count, Name
 
@@ -53,6 +53,11 @@ async def slow(request: web.Request, query: Pause) -> web.Response:
 async def quick(request: web.Request, query: Pause) -> web.Response:
     await asyncio.sleep(query.seconds)
     return json_response({"slept": query.seconds})
+
+
+@api.get("/api/v1/sample/page", summary="The page asked for", query=PageQuery)
+async def page_asked(request: web.Request, query: PageQuery) -> web.Response:
+    return json_response({"limit": query.limit, "offset": query.offset})
 
 
 @api.get("/api/v1/sample/boom", summary="Fails")

@@ -8,6 +8,7 @@ must agree, value by value, at the boundaries of every shared field type.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +28,16 @@ from services.kit.api import (
     Query,
 )
 from services.kit.errors import ApiError
-from services.kit.fields import Count, Id, Money, Name, NonNegativeNumber, Number
+from services.kit.fields import (
+    Count,
+    Id,
+    IdList,
+    Money,
+    Name,
+    NonNegativeNumber,
+    Number,
+    digits_up_to,
+)
 from services.kit.headers import HEADER_PARAMETER, HEADER_PATTERN, MAX_HEADER_LENGTH, header_value
 from services.kit.openapi import build_openapi
 
@@ -208,6 +218,26 @@ def test_integers_in_a_query_are_written_in_digits(text, valid):
         assert parsed == int(text.split(".")[0])
 
 
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [("3,1,3,2", (3, 1, 2)), (str(MAX_ID), (MAX_ID,)),
+     (f"{MAX_ID + 1},7", (7,)), ("9" * 19, ()), ("0", None), ("1,", None), ("9" * 20, None)],
+)  # fmt: skip
+def test_an_id_list_accepts_what_its_pattern_allows(text, parsed):
+    """Any list the documented pattern allows is accepted; an id above MAX_ID names no row
+    and is left out like any missing id."""
+
+    class Lookup(Query):
+        ids: IdList
+
+    schema = Lookup.model_json_schema()["properties"]["ids"]
+    assert jsonschema_rs.validator_for(schema).is_valid(text) is (parsed is not None)
+    try:
+        assert Lookup.model_validate({"ids": text}).ids == parsed
+    except ValidationError:
+        assert parsed is None
+
+
 async def test_parameters_state_their_rules():
     class Where(Query):
         code: str
@@ -260,3 +290,12 @@ def test_a_documented_header_is_checked_as_stated(value, valid):
         by_kit = False
     assert by_kit is valid
     assert jsonschema_rs.validator_for(HEADER_PARAMETER).is_valid(value) is valid
+
+
+@pytest.mark.parametrize("limit", [0, 9, 10, 99, 100, 1000, 65535, MAX_ID])
+def test_digits_up_to_matches_exactly_the_integers_to_the_limit(limit):
+    matches = re.compile(f"^{digits_up_to(limit)}$").match
+    near = {0, 1, 9, 10, 99, 100, limit - 1, limit, limit + 1, limit * 10, 10 ** len(str(limit))}
+    for number in sorted(n for n in near if n >= 0):
+        assert bool(matches(str(number))) is (number <= limit), number
+    assert not any(matches(text) for text in ("", "01", "-1", " 1", "1 ", "+1"))

@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY
 
 from services.kit.streams import ConsumerOptions, InvalidEntry, StreamConsumer
 from tests.conftest import free_port
+from tests.unit.conftest import until
 
 STREAM = "test.events"
 
@@ -221,3 +222,158 @@ async def test_a_deleted_group_is_made_again(redis):
     stopping.set()
     await task
     assert handler.seen == {"a": 1, "b": 1}
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+class Slow:
+    """A handler that takes `seconds` per entry and records how many ran at once."""
+
+    def __init__(self, seconds: float = 0.2) -> None:
+        self.seconds = seconds
+        self.running = 0
+        self.most = 0
+        self.done: dict[str, int] = {}
+        self.fail_once: set[str] = set()
+        self.cancelled: list[str] = []
+
+    async def __call__(self, entry_id: str, fields: dict[str, str]) -> bool:
+        key = fields["key"]
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(self.seconds)
+            if key in self.fail_once:
+                self.fail_once.discard(key)
+                raise ConnectionError("database away")
+        except asyncio.CancelledError:
+            self.cancelled.append(key)
+            raise
+        finally:
+            self.running -= 1
+        self.done[key] = self.done.get(key, 0) + 1
+        return self.done[key] == 1
+
+
+async def run_until(worker, condition, patience: float = 10.0) -> None:
+    stopping = asyncio.Event()
+    task = asyncio.create_task(worker.run(stopping))
+    try:
+        await until(condition, patience)
+    finally:
+        stopping.set()
+        await task
+
+
+async def test_with_concurrency_entries_are_handled_at_once_and_each_acknowledged(redis):
+    handler = Slow(0.2)
+    worker = consumer(redis, handler, "one", concurrency=5, batch=100)
+    await worker.ensure_group()
+    for index in range(12):
+        await redis.xadd(STREAM, {"key": str(index)})
+    await run_until(worker, lambda: len(handler.done) == 12)
+    assert handler.most == 5  # never more than the concurrency, and that many at once
+    assert set(handler.done.values()) == {1}
+    assert await pending(redis) == 0
+
+
+@pytest.mark.parametrize("slots", [4, 2], ids=["slots free", "every slot busy"])
+async def test_a_long_handler_keeps_its_lease_past_claim_idle(redis, slots):
+    """Also while every slot is busy, when the holder waits for one to free (claim_idle
+    being shorter than the wait it would make otherwise)."""
+    handler, other = Slow(1.2), Slow(0.0)
+    holder = StreamConsumer(
+        redis,
+        service="test",
+        stream=STREAM,
+        group="g",
+        handler=handler,
+        name="holder",
+        options=ConsumerOptions(block=1.0, concurrency=slots, claim_idle=0.3),  # the default
+    )
+    rival = consumer(redis, other, "rival", claim_idle=0.3)
+    await holder.ensure_group()
+    keys = ["long", "longer"]
+    for key in keys:
+        await redis.xadd(STREAM, {"key": key})
+    stopping = asyncio.Event()
+    holder_task = asyncio.create_task(holder.run(stopping))
+    await until(lambda: handler.running == 2)  # the holder has them
+    try:
+        while not set(keys) <= set(handler.done):  # 1.2 s: 4 claim_idles
+            await rival.claim_stale()  # claims whatever is idle past claim_idle, often
+            await asyncio.sleep(0.05)
+    finally:
+        stopping.set()
+        await holder_task
+    assert other.done == {}  # the rival claimed nothing: the holder renewed its lease
+    assert await pending(redis) == 0
+
+
+async def test_the_entries_of_a_consumer_that_died_mid_handling_are_claimed(redis):
+    handler = Slow(5.0)
+    doomed = consumer(redis, handler, "doomed", concurrency=3, claim_idle=0.3)
+    await doomed.ensure_group()
+    for key in "abc":
+        await redis.xadd(STREAM, {"key": key})
+    task = asyncio.create_task(doomed.run(asyncio.Event()))
+    await until(lambda: handler.running == 3)
+    task.cancel()  # the process is gone: no stopping, no acknowledgement
+    await asyncio.gather(task, return_exceptions=True)
+    assert sorted(handler.cancelled) == ["a", "b", "c"]
+    assert await pending(redis) == 3
+
+    survivor_handler = Slow(0.05)
+    survivor = consumer(redis, survivor_handler, "survivor", concurrency=3, claim_idle=0.3)
+    await run_until(survivor, lambda: len(survivor_handler.done) == 3)
+    assert survivor_handler.done == {"a": 1, "b": 1, "c": 1}
+    assert await pending(redis) == 0
+
+
+async def test_a_transient_failure_is_retried_while_the_others_go_on(redis):
+    handler = Slow(0.05)
+    handler.fail_once = {"3"}
+    worker = consumer(redis, handler, "one", concurrency=4)
+    await worker.ensure_group()
+    for index in range(8):
+        await redis.xadd(STREAM, {"key": str(index)})
+    await run_until(worker, lambda: len(handler.done) == 8)
+    assert set(handler.done.values()) == {1}
+    assert await pending(redis) == 0
+
+
+async def test_stopping_cancels_slow_handlers_and_leaves_their_entries_pending(redis):
+    handler = Slow(30.0)
+    worker = consumer(redis, handler, "one", concurrency=2, stop_patience=0.2)
+    await worker.ensure_group()
+    await redis.xadd(STREAM, {"key": "a"})
+    await redis.xadd(STREAM, {"key": "b"})
+    await run_until(worker, lambda: handler.running == 2)
+    assert sorted(handler.cancelled) == ["a", "b"] and handler.done == {}
+    assert worker.holding == 0
+    assert await pending(redis) == 2  # for another consumer to claim
+
+
+async def test_stale_entries_go_before_new_ones_when_slots_are_few(redis):
+    dead = consumer(redis, Slow(), "dead")
+    await dead.ensure_group()
+    for index in range(6):
+        await redis.xadd(STREAM, {"key": f"stale{index}"})
+    await redis.xreadgroup("g", "dead", {STREAM: ">"}, count=10)  # and dies
+    for index in range(20):
+        await redis.xadd(STREAM, {"key": f"new{index}"})
+    await asyncio.sleep(0.35)  # the dead consumer's entries are idle past claim_idle
+
+    order: list[str] = []
+    handler = Slow(0.02)
+    original = handler.__call__
+
+    async def recording(entry_id, fields):
+        order.append(fields["key"])
+        return await original(entry_id, fields)
+
+    survivor = consumer(redis, recording, "survivor", concurrency=2, claim_idle=0.3)
+    await run_until(survivor, lambda: len(order) == 26)
+    assert {key for key in order[:8] if key.startswith("stale")} == {f"stale{i}" for i in range(6)}
+    assert await pending(redis) == 0

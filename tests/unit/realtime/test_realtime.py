@@ -87,6 +87,24 @@ async def test_the_count_is_the_sum_over_replicas(start_replica):
     await c.close()
 
 
+async def test_replicas_count_each_other_after_redis_loses_the_keys(start_replica, redis):
+    """FLUSHALL under subscribed workers: the sequence goes on growing, so the next
+    change still reaches every replica (a counter restarting at 1 was ignored)."""
+    one, two = await start_replica(1), await start_replica(2)
+    a = await one.ws_connect("/ws/counter")
+    b = await two.ws_connect("/ws/counter")
+    for _ in range(3):  # a sequence well above what a fresh counter would restart at
+        extra = await two.ws_connect("/ws/counter")
+        await until_count(a, 3)
+        await extra.close()
+        await until_count(a, 2)
+    await redis.flushall()
+    c = await two.ws_connect("/ws/counter")
+    assert (await until_count(a, 3))["connections"] == 3
+    for ws in (a, b, c):
+        await ws.close()
+
+
 async def test_echo_connections_are_not_counted(start_replica):
     client = await start_replica(1)
     async with client.ws_connect("/ws/echo"), client.ws_connect("/ws/counter") as counter:

@@ -1,0 +1,2 @@
+-- The W3C traceparent of each event's writer (services/kit/tracing.py).
+-- agora:include outbox_trace
