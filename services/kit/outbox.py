@@ -50,9 +50,9 @@ from .background import background, sleep_unless
 from .config import KitSettings
 from .db import CONNECTION_ERRORS as DB_CONNECTION_ERRORS
 from .events import encode_payload, stream_fields
-from .keys import REDIS, SETTINGS
+from .keys import REDIS, SETTINGS, TRACER
 from .redis_client import CONNECTION_ERRORS as REDIS_CONNECTION_ERRORS
-from .tracing import current_traceparent
+from .tracing import StatusCode, Tracer, current_traceparent, publish_span
 
 log = logging.getLogger("agora.outbox")
 
@@ -138,10 +138,16 @@ async def unpublished_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
 
 
 async def publish_batch(
-    conn: asyncpg.Connection, redis: aioredis.Redis, *, batch: int, maxlen: int
+    conn: asyncpg.Connection,
+    redis: aioredis.Redis,
+    *,
+    batch: int,
+    maxlen: int,
+    tracer: Tracer | None = None,
 ) -> dict[str, int]:
     """Publish up to `batch` unpublished events, oldest first, each to its stream; how
-    many it published per stream."""
+    many it published per stream. With `tracer`, each event written under a sampled span
+    gets a publish span (services.kit.tracing.publish_span), ended when the XADDs are."""
     rows = await conn.fetch(
         "SELECT id, event_id, stream, event_type, aggregate_id, payload::text AS payload,"
         f" created_at, traceparent FROM {TABLE} WHERE published_at IS NULL ORDER BY id LIMIT $1",
@@ -150,19 +156,35 @@ async def publish_batch(
     if not rows:
         return {}
     sent: dict[str, int] = {}
+    spans = []
     async with redis.pipeline(transaction=False) as pipe:
         for row in rows:
+            traceparent = row["traceparent"]
+            if tracer is not None and traceparent:
+                span, traceparent = publish_span(
+                    tracer, row["stream"], row["event_type"], traceparent
+                )
+                if span is not None:
+                    spans.append(span)
             fields = stream_fields(
                 row["event_id"],
                 row["event_type"],
                 row["aggregate_id"],
                 row["created_at"],
                 row["payload"],
-                row["traceparent"],
+                traceparent,
             )
             pipe.xadd(row["stream"], fields, maxlen=maxlen, approximate=True)
             sent[row["stream"]] = sent.get(row["stream"], 0) + 1
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except BaseException as error:
+            for span in spans:
+                span.set_status(StatusCode.ERROR, type(error).__name__)
+            raise
+        finally:
+            for span in spans:
+                span.end()
     await conn.execute(
         f"UPDATE {TABLE} SET published_at = now() WHERE id = ANY($1::bigint[])",
         [row["id"] for row in rows],
@@ -173,10 +195,13 @@ async def publish_batch(
 class Relay:
     """The relay loop of one worker: stand by, or lead while holding RELAY_LOCK."""
 
-    def __init__(self, settings: OutboxSettings, redis: aioredis.Redis) -> None:
+    def __init__(
+        self, settings: OutboxSettings, redis: aioredis.Redis, *, tracer: Tracer | None = None
+    ) -> None:
         assert settings.database_url is not None
         self.settings = settings
         self.redis = redis
+        self.tracer = tracer
         self.service = settings.service_name
         self.leading = False
         self._leading_gauge = LEADING.labels(self.service)
@@ -233,6 +258,7 @@ class Relay:
                     self.redis,
                     batch=settings.outbox_batch,
                     maxlen=settings.events_stream_maxlen,
+                    tracer=self.tracer,
                 )
             except REDIS_CONNECTION_ERRORS as error:
                 log.warning("outbox relay: redis unavailable (%r); retrying", error)
@@ -255,6 +281,6 @@ def relay_ctx(name: str = "outbox-relay") -> CleanupCtx:
     async def relay(app: web.Application, stopping: asyncio.Event) -> None:
         settings = app[SETTINGS]
         assert isinstance(settings, OutboxSettings), "the outbox relay needs OutboxSettings"
-        await Relay(settings, app[REDIS]).run(stopping)
+        await Relay(settings, app[REDIS], tracer=app.get(TRACER)).run(stopping)
 
     return background(name, relay)

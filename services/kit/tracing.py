@@ -17,8 +17,10 @@ variables: `OTEL_TRACES_SAMPLER` (default here `parentbased_traceidratio`), its
 - SQL: one per asyncpg query (the pool connections' query logger: no wrapper around
   asyncpg's methods) and Redis: one per command (the client's execute_command), both only
   under a recording span, so background polls never start traces of their own;
-- events: the outbox stores the writer's `traceparent` with the event, and the consumer's
-  span is its child (parent, not a link: one order's notification is in the order's trace).
+- events: the outbox stores the writer's `traceparent` with the event; the relay's
+  PRODUCER span (`<stream> publish`, at the XADD) is its child and the consumer's span
+  the publish span's child (parents, not links: one order's notification is in the
+  order's trace, and the waterfall shows how long the event waited for the relay).
 
 The sampling is decided at the head (the first service, or the ingress's traceparent);
 there is no tail sampling in the services: a collector's tail_sampling processor does that.
@@ -190,10 +192,20 @@ def server_span(tracer: Tracer, handler: Handler, method: str, template: str) ->
     start_span, attach, detach = tracer.start_span, otel_context.attach, otel_context.detach
     extract, set_span_in_context = PROPAGATOR.extract, trace.set_span_in_context
     fixed_name = None if method == "*" else f"{method} {template}"
+    skip_unsampled = drops_unsampled_children(tracer)
 
     async def traced(request: web.Request) -> web.StreamResponse:
         headers = request.headers
         parent = extract(headers) if TRACEPARENT in headers else None
+        if skip_unsampled and parent is not None and not _sampled(parent):
+            # The head said no: the caller's context as the current one (its ids in the
+            # logs and on outbound calls), no span of this request's own. What a
+            # non-recording span would cost, per request, at 1 % sampling (BENCHMARKS.md).
+            token = attach(parent)
+            try:
+                return await handler(request)
+            finally:
+                detach(token)
         span = start_span(
             fixed_name or f"{request.method} {template}",
             parent,
@@ -230,6 +242,21 @@ def server_span(tracer: Tracer, handler: Handler, method: str, template: str) ->
     return traced
 
 
+def drops_unsampled_children(tracer: Tracer) -> bool:
+    """True when `tracer` samples no child of an unsampled parent (the parent-based
+    samplers, with their defaults, which `provider_for` keeps): a request or call under
+    such a parent needs no span of its own, only the parent's context passed on."""
+    from opentelemetry.sdk.trace import sampling
+
+    sampler = getattr(tracer, "sampler", None)
+    return isinstance(sampler, sampling.ParentBased) or sampler is sampling.ALWAYS_OFF
+
+
+def _sampled(context: otel_context.Context) -> bool:
+    span_context = trace.get_current_span(context).get_span_context()
+    return not span_context.is_valid or span_context.trace_flags.sampled
+
+
 # ---------------------------------------------------------------- client spans
 
 Attempt = Callable[..., Awaitable[Any]]
@@ -239,6 +266,7 @@ def client_attempts(tracer: Tracer, attempt: Attempt) -> Attempt:
     """The HTTP client's `_attempt(target, method, url, body, params, headers, budget)`
     inside a CLIENT span per attempt, its traceparent written into `headers`."""
     start_as_current_span, inject = tracer.start_as_current_span, PROPAGATOR.inject
+    skip_unsampled, current_span = drops_unsampled_children(tracer), trace.get_current_span
 
     async def traced(
         target: Any,
@@ -249,6 +277,11 @@ def client_attempts(tracer: Tracer, attempt: Attempt) -> Attempt:
         headers: MutableMapping[str, str],
         budget: float,
     ) -> Any:
+        if skip_unsampled:
+            span_context = current_span().get_span_context()
+            if span_context.is_valid and not span_context.trace_flags.sampled:
+                inject(headers)  # the unsampled context passed on, no span of this call's
+                return await attempt(target, method, url, body, params, headers, budget)
         with start_as_current_span(
             f"{method} {target.name}",
             kind=SpanKind.CLIENT,
@@ -315,9 +348,9 @@ def pool_init(tracer: Tracer, init: Callable[[Any], Awaitable[None]] | None) -> 
 
 
 def trace_redis(tracer: Tracer, client: Any) -> None:
-    """Each command of `client` in a CLIENT span (named by the command) when a recording
-    span is current. Pipelines (the outbox relay's XADDs, outside any request) do not go
-    through execute_command and have no spans."""
+    """Each command of `client` in a CLIENT span (named by the command), and each
+    pipeline's execute in one `PIPELINE` span (its commands and their number as
+    attributes), when a recording span is current."""
     execute_command = client.execute_command
     start_as_current_span, current_span = tracer.start_as_current_span, trace.get_current_span
 
@@ -330,14 +363,66 @@ def trace_redis(tracer: Tracer, client: Any) -> None:
             return await execute_command(*args, **options)
 
     client.execute_command = traced_execute_command
+    pipeline = client.pipeline
+
+    def traced_pipeline(*args: Any, **options: Any) -> Any:
+        pipe = pipeline(*args, **options)
+        if current_span().is_recording():  # decided where the request builds it
+            execute = pipe.execute
+
+            async def traced_execute(raise_on_error: bool = True) -> Any:
+                commands = sorted({str(command[0][0]) for command in pipe.command_stack})
+                with start_as_current_span(
+                    "PIPELINE",
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        "db.system.name": "redis",
+                        "db.operation.name": " ".join(commands),
+                        "db.operation.batch.size": len(pipe.command_stack),
+                    },
+                ):
+                    return await execute(raise_on_error)
+
+            pipe.execute = traced_execute
+        return pipe
+
+    client.pipeline = traced_pipeline
 
 
 # ---------------------------------------------------------------- events
 
 
+def publish_span(
+    tracer: Tracer, stream: str, event_type: str, traceparent: str | None
+) -> tuple[Any, str | None]:
+    """The outbox relay's PRODUCER span for one event it publishes, a child of the span
+    that wrote the event (`traceparent`, stored with it), and the traceparent the stream
+    entry carries on: the new span's, so the consumer's span is the publish span's child.
+    (None, traceparent) for an event written unsampled or untraced: nothing to record."""
+    if not traceparent:
+        return None, None
+    parent = PROPAGATOR.extract({TRACEPARENT: traceparent})
+    if not _sampled(parent):
+        return None, traceparent
+    span = tracer.start_span(
+        f"{stream} publish",
+        parent,
+        SpanKind.PRODUCER,
+        {
+            "messaging.system": "redis",
+            "messaging.destination.name": stream,
+            "messaging.operation.type": "send",
+            "agora.event_type": event_type,
+        },
+    )
+    carrier: dict[str, str] = {}
+    PROPAGATOR.inject(carrier, trace.set_span_in_context(span))
+    return span, carrier.get(TRACEPARENT, traceparent)
+
+
 def consume_span(tracer: Tracer, stream: str, event_type: str, traceparent: str | None) -> Any:
-    """The span a consumer processes one event in: a CONSUMER child of the span that wrote
-    the event (its stored traceparent), or a new trace's root when it has none."""
+    """The span a consumer processes one event in: a CONSUMER child of the relay's
+    publish span (the entry's traceparent), or a new trace's root when it has none."""
     parent = PROPAGATOR.extract({TRACEPARENT: traceparent}) if traceparent else None
     return tracer.start_as_current_span(
         f"{stream} process",

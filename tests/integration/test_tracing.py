@@ -94,12 +94,17 @@ def test_one_order_is_one_trace_across_every_hop(agora, traces, unique):
     for span in sql:
         assert parent(span)["service"] == span["service"]
 
-    # The order.created event: notifications' consumer span is a child of the span in
-    # orders that wrote it (parent, not a link), and its own SQL is under it.
+    # The order.created event: orders' relay publishes it in a producer span, child of
+    # the request that wrote it; notifications' consumer span is the publish span's child
+    # (parents, not links), and its own SQL is under it.
     (consumed,) = [s for s in spans if s["kind"] == "consumer"]
     assert consumed["service"] == "notifications"
     assert consumed["attributes"]["agora.event_type"] == "order.created"
-    assert parent(consumed)["service"] == "orders"
+    published = parent(consumed)
+    assert published["kind"] == "producer" and published["service"] == "orders"
+    assert published["name"] == "orders.events publish"
+    assert parent(published)["span_id"] == root["span_id"]
+    assert published["start_ns"] >= root["start_ns"]
     assert any(s["parent_span_id"] == consumed["span_id"] for s in sql)
 
 

@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from devstack import postgres
-from services.kit import outbox
+from services.kit import outbox, tracing
 from services.kit.events import decode
 from services.kit.migrate import expand_includes
 from services.kit.outbox import OutboxSettings, Relay, publish_batch, unpublished_count
@@ -207,6 +210,34 @@ async def test_a_batch_whose_mark_was_lost_is_published_again(db, redis):
         assert await publish_batch(conn, redis, batch=10, maxlen=10_000) == {}
     first, again = await entries(redis, POSTS, 2)
     assert first.id == again.id and first.entry_id != again.entry_id
+
+
+async def test_a_traced_event_is_published_in_a_span_its_consumer_continues(db, redis):
+    """Writer span -> the relay's publish span -> the entry's traceparent (what the
+    consumer's span is a child of); an unsampled writer's traceparent passes on as it is."""
+    exporter = InMemorySpanExporter()
+    tracer = tracing.provider_for("kitrelay", exporter=exporter, environ={}).get_tracer("t")
+    unsampled = f"00-{'1' * 32}-{'2' * 16}-00"
+    async with db.acquire() as conn:
+        with tracer.start_as_current_span("request") as writer:
+            await outbox.write(conn, POSTS, "post.created", 1, {})
+        token = otel_context.attach(tracing.PROPAGATOR.extract({"traceparent": unsampled}))
+        try:
+            await outbox.write(conn, POSTS, "post.created", 2, {})
+        finally:
+            otel_context.detach(token)
+        await outbox.write(conn, POSTS, "post.created", 3, {})  # outside any trace
+        await publish_batch(conn, redis, batch=10, maxlen=10_000, tracer=tracer)
+    traced, passed_on, untraced = await entries(redis, POSTS, 3)
+    (publish,) = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    assert publish.name == f"{POSTS} publish"
+    assert publish.parent.span_id == writer.get_span_context().span_id
+    assert publish.context.trace_id == writer.get_span_context().trace_id
+    ids, flags = traced.traceparent.rsplit("-", 1)
+    assert ids == f"00-{publish.context.trace_id:032x}-{publish.context.span_id:016x}"
+    assert int(flags, 16) & 1  # sampled
+    assert passed_on.traceparent == unsampled
+    assert untraced.traceparent is None
 
 
 async def test_batches_are_bounded_and_oldest_first(db, redis):

@@ -44,6 +44,14 @@ async def stores(request: web.Request) -> web.Response:
     return json_response({"value": value})
 
 
+@api.get("/api/v1/traced/pipeline", summary="A Redis pipeline")
+async def pipelined(request: web.Request) -> web.Response:
+    async with request.app[REDIS].pipeline(transaction=False) as pipe:
+        pipe.set("traced-a", 1).incr("traced-a").set("traced-b", 2)
+        await pipe.execute()
+    return json_response({})
+
+
 @api.get("/api/v1/traced/boom", summary="Fails")
 async def boom(request: web.Request) -> web.Response:
     raise RuntimeError("no")
@@ -194,6 +202,25 @@ async def test_a_sampled_parent_is_followed_whatever_the_ratio(aiohttp_client, u
     assert exporter.get_finished_spans() == ()
 
 
+async def test_an_unsampled_parent_is_passed_on_without_a_span_of_our_own(
+    aiohttp_client, upstream, capfd
+):
+    """What 99 of 100 requests are at 1 % sampling: no span started for the request or
+    its call, the caller's ids in the access line and on the outbound call."""
+    client, exporter = await traced_client(aiohttp_client, upstream, ratio="1")
+    incoming = f"00-{TRACE_ID}-{PARENT_ID}-00"
+    answer = await client.get(
+        "/api/v1/traced/hop", headers={"traceparent": incoming, "X-Request-ID": "req-u"}
+    )
+    assert answer.status == 200
+    assert exporter.get_finished_spans() == ()
+    assert (await answer.json())["traceparent"] == incoming
+    assert format(SEEN["inside"].trace_id, "032x") == TRACE_ID
+    client.app[ACCESS_LOG].flush()
+    line = next(json.loads(x) for x in capfd.readouterr().out.splitlines() if "req-u" in x)
+    assert line["trace_id"] == TRACE_ID and line["span_id"] == PARENT_ID
+
+
 def test_sampler_settings_are_the_standard_ones():
     from opentelemetry.sdk.trace import sampling
 
@@ -245,6 +272,25 @@ async def test_queries_and_redis_commands_are_children_of_the_request(
     assert not [
         s for s in exporter.get_finished_spans() if s.parent is None and s.kind == SpanKind.CLIENT
     ]
+
+
+async def test_a_redis_pipeline_is_one_span(aiohttp_client, upstream, redis_url):
+    exporter = InMemorySpanExporter()
+    app = create_app(
+        KitSettings(service_name="traced", redis_url=redis_url),
+        api,
+        redis=True,
+        tracer_provider=provider("1", exporter),
+    )
+    client = await aiohttp_client(app)
+    assert (await client.get("/api/v1/traced/pipeline")).status == 200
+    (server,) = [s for s in spans_by_kind(exporter, SpanKind.SERVER) if "pipeline" in s.name]
+    (pipeline,) = [s for s in spans_by_kind(exporter, SpanKind.CLIENT) if s.name == "PIPELINE"]
+    assert pipeline.parent.span_id == server.context.span_id
+    assert pipeline.attributes["db.operation.name"] == "INCRBY SET"
+    assert pipeline.attributes["db.operation.batch.size"] == 3
+    # the pipeline's commands are in its span, not spans of their own
+    assert not [s for s in spans_by_kind(exporter, SpanKind.CLIENT) if s.name == "SET"]
 
 
 async def test_a_consumed_event_joins_the_trace_that_wrote_it():
