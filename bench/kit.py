@@ -92,9 +92,11 @@ async def per_request_microseconds() -> dict[str, float]:
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
-def mocked_requests(app: web.Application, path: str, count: int) -> list[web.Request]:
+def mocked_requests(
+    app: web.Application, path: str, count: int, headers: dict[str, str] | None = None
+) -> list[web.Request]:
     """`count` GET requests of `path` for timing `app._handle` in-process."""
-    made = [make_mocked_request("GET", path, app=app) for _ in range(count)]
+    made = [make_mocked_request("GET", path, headers=headers, app=app) for _ in range(count)]
     for request in made:
         # A real request's task is the one handling it (a mock here): the kit takes the
         # event loop from it.

@@ -1,25 +1,32 @@
-"""Tracing's cost per request (services/kit/tracing.py): the kit's product-sized route
-with tracing off (no endpoint: no span wrapper at all), on at ratio 0 (every request
-gets a non-recording span and its ids, nothing is exported) and on at ratio 1 (every
-request recorded and exported over OTLP/HTTP to devstack's receiver, in a process of its
-own), in-process like bench/kit.py's per-request figures, interleaved rounds in one run.
+"""Tracing's cost (services/kit/tracing.py), two ways in one run:
 
-A route that calls another service or PostgreSQL pays more when recorded (a client span
-per call, a span per query); the cases here are the kit's fixed cost per request.
+- through the ingress: GET product and POST order on the bench stack (tracing off: no
+  endpoint) beside a second, traced devstack of the same values (AGORA_TRACING=1, its
+  own receiver), where each request's traceparent says sampled for 1 in 100 requests
+  (1 %) or for all (100 %), interleaved rounds; throughput, latency and the CPU the
+  stack's services used per request;
+- in-process: the kit's product-sized route off, on at ratio 0 (every request gets a
+  non-recording span and its ids) and on at ratio 1 (every request recorded and exported
+  over OTLP/HTTP to devstack's receiver in a process of its own): the kit's fixed cost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from devstack import stack
+from devstack.layout import Layout
 from services.kit import tracing
 from services.kit.api import Api
 from services.kit.app import create_app
@@ -28,21 +35,190 @@ from services.kit.keys import ACCESS_LOG
 from tests.conftest import free_port, wait_until
 
 from . import kit_app
-from .common import BenchEnv
+from .common import BenchEnv, Result, interleaved, tree_cpu_seconds, wrk
 from .kit import _time, mocked_requests
+from .orders import stack_cpu_seconds
 
 ROUNDS = 7
 REQUESTS = 5_000  # per round and case
 OFF = "tracing off (no endpoint)"
 RATIO_0 = "on, ratio 0 (nothing sampled)"
 RATIO_1 = "on, ratio 1 (every request exported)"
-CASES = (OFF, RATIO_0, RATIO_1)
+UNSAMPLED = "on, the caller's traceparent says not sampled"
+CASES = (OFF, RATIO_0, UNSAMPLED, RATIO_1)
+# What 99 of 100 requests through the ingress carry at 1 %
+UNSAMPLED_TRACEPARENT = {"traceparent": f"00-{'4b' * 16}-{'a7' * 8}-00"}
 # bench/kit.py's product-sized route alone (kit_app's api also has a signed-in route)
 api = Api("bench-kit", title="Tracing's cost")
 api.get("/bench/kit/{id}", summary="A product-sized answer")(kit_app.product_like)
 
 
+# The traced stack's ports: beside the bench stack's (BENCH_PORT_BASE, 24000) and the
+# test stack's (28000), below the ephemeral range.
+TRACED_PORT_BASE = int(os.environ.get("BENCH_TRACED_PORT_BASE", "26000"))
+INGRESS_SECONDS = 5
+INGRESS_ROUNDS = 3
+CONNECTIONS = 16
+# Every request its own trace id and a traceparent whose sampled flag is set on 1 in
+# `every` requests: the head decision the services' parent-based samplers follow. The
+# untraced stack gets the same header (and ignores it), so both send the same bytes.
+TRACEPARENT_LUA = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local counter = 0
+local function hex32() return string.format("%%08x", math.random(0, 0x7fffffff)) end
+function init(args) math.randomseed(os.time() * 100 + tid) end
+function request()
+  counter = counter + 1
+  local flag = (counter %% %(every)d == 0) and "01" or "00"
+  wrk.headers["traceparent"] = "00-" .. hex32() .. hex32() .. hex32() .. hex32() .. "-"
+    .. hex32() .. hex32() .. "-" .. flag
+  return wrk.format()
+end
+"""
+POST_ORDER_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"product_id": %(product)d, "quantity": 1}'
+"""
+NEVER = 1 << 30  # a 1-in-`NEVER` flag: no request sampled within a run
+
+
 def run(env: BenchEnv | None = None) -> str:
+    sections = [in_process()]
+    if env is not None:  # under `make bench`: the bench stack is the untraced one
+        sections.insert(0, through_the_ingress(env))
+    return "\n\n".join(sections)
+
+
+@contextlib.contextmanager
+def traced_stack(env: BenchEnv) -> Iterator[tuple[BenchEnv, str]]:
+    """A second devstack beside `env`'s, the same values (AGORA_VALUES_EXTRA is
+    inherited), every service exporting to its own receiver; wiped before, down after."""
+    run_dir = Path(env.run_dir).resolve().with_name(Path(env.run_dir).name + "-traced")
+    layout = Layout(
+        run_dir=run_dir,
+        ingress_port=TRACED_PORT_BASE + 80,
+        port_base=TRACED_PORT_BASE,
+        tracing_ratio=1.0,
+        ready_timeout=float(os.environ.get("AGORA_READY_TIMEOUT", "300")),
+    )
+    stack.wipe(layout)
+    try:
+        stack.up(layout)
+        assert layout.traces_url is not None
+        yield BenchEnv(layout.ingress_url, layout.prometheus_url, str(run_dir)), layout.traces_url
+    finally:
+        stack.down(layout)
+
+
+def services_cpu_seconds(env: BenchEnv) -> float:
+    """The stack's CPU (bench.orders.stack_cpu_seconds) less its trace receiver's: the
+    receiver stands in for a collector that runs elsewhere."""
+    receiver = [
+        pid
+        for pid in _pids_with_argument("devstack.traces")
+        if env.run_dir in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
+    return stack_cpu_seconds(env.run_dir) - (tree_cpu_seconds(receiver) if receiver else 0.0)
+
+
+def _pids_with_argument(argument: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                arguments = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argument.encode() in arguments:
+                found.append(int(entry.name))
+    return found
+
+
+def through_the_ingress(env: BenchEnv) -> str:
+    with traced_stack(env) as (traced, traces_url):
+        products = {stack_env.agora_url: _product(stack_env) for stack_env in (env, traced)}
+        cpu: dict[str, list[float]] = {}
+
+        def case(name: str, stack_env: BenchEnv, path: str, every: int, post: bool = False):
+            product = products[stack_env.agora_url]
+            lua = (POST_ORDER_LUA if post else "") + TRACEPARENT_LUA
+            script = lua % {"product": product, "every": every}
+            url = stack_env.agora_url + (path % {"product": product})
+
+            def measure() -> Result:
+                before = services_cpu_seconds(stack_env)
+                result = wrk(
+                    name, url, seconds=INGRESS_SECONDS, connections=CONNECTIONS, lua=script
+                )
+                used = services_cpu_seconds(stack_env) - before
+                answered = result.requests or result.requests_per_s * INGRESS_SECONDS
+                cpu.setdefault(name, []).append(used / max(1, answered) * 1000)
+                return result
+
+            return name, measure
+
+        product_path, order_path = "/api/v1/products/%(product)d", "/api/v1/orders"
+        cases = [
+            case("GET product, off", env, product_path, NEVER),
+            case("GET product, 1 %", traced, product_path, 100),
+            case("GET product, 100 %", traced, product_path, 1),
+            case("POST order, off", env, order_path, NEVER, post=True),
+            case("POST order, 1 %", traced, order_path, 100, post=True),
+            case("POST order, 100 %", traced, order_path, 1, post=True),
+        ]
+        wrk(
+            "warm-up",
+            traced.agora_url + product_path % {"product": products[traced.agora_url]},
+            seconds=2,
+            connections=CONNECTIONS,
+        )
+        results = interleaved(cases, rounds=INGRESS_ROUNDS, rotate=True)
+        spans = httpx.get(f"{traces_url}/api/stats", timeout=10).json()["spans"]
+    by_name = {result.name: result for result in results}
+    lines = [
+        "## Tracing through the ingress: off, 1 % and 100 % sampled",
+        "",
+        f"wrk -t2 -c{CONNECTIONS}, {INGRESS_ROUNDS} interleaved rounds (rotated) of "
+        f"{INGRESS_SECONDS} s per case, medians. *off*: the bench stack (no OTLP endpoint); "
+        "*1 %* and *100 %*: a second devstack of the same values beside it, every service "
+        "exporting to devstack's receiver, the sampled flag of each request's traceparent set "
+        "on 1 in 100 requests or on all. CPU ms/req: the stack's processes (ingress, "
+        "services, PostgreSQL, Redis) per answered request, the receiver's own CPU left out.",
+        "",
+        "| case | req/s | vs off | p50 ms | p99 ms | CPU ms/req | CPU vs off | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        base_name = result.name.split(",")[0] + ", off"
+        base = by_name[base_name]
+        cpu_ms = statistics.median(cpu[result.name])
+        base_cpu = statistics.median(cpu[base_name])
+        lines.append(
+            f"| {result.name} | {result.requests_per_s:,.0f} | "
+            f"{(result.requests_per_s / base.requests_per_s - 1) * 100:+.1f} % | "
+            f"{result.p50_ms:.2f} | {result.p99_ms:.2f} | {cpu_ms:.2f} | "
+            f"{(cpu_ms / base_cpu - 1) * 100:+.1f} % | {result.errors} |"
+        )
+    lines += ["", f"Spans the traced stack's receiver got in all: {spans:,}."]
+    return "\n".join(lines)
+
+
+def _product(env: BenchEnv) -> int:
+    answer = httpx.post(
+        f"{env.agora_url}/api/v1/products",
+        json={"name": "tracing bench", "price": "1.00", "quantity": 10_000_000},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()["id"]
+
+
+def in_process() -> str:
     port = free_port()
     receiver = subprocess.Popen(
         [sys.executable, "-m", "devstack.traces", "--port", str(port)],
@@ -118,13 +294,19 @@ async def per_request_microseconds(endpoint: str) -> tuple[dict[str, float], int
         app[ACCESS_LOG].fd = devnull
         app.freeze()
         await app.startup()
-    requests = {name: mocked_requests(app, "/bench/kit/1", REQUESTS) for name, app in apps.items()}
+    apps[UNSAMPLED] = apps[RATIO_1]  # a ratio of 1, yet nothing recorded: the caller said no
+    requests = {
+        name: mocked_requests(
+            app, "/bench/kit/1", REQUESTS, UNSAMPLED_TRACEPARENT if name == UNSAMPLED else None
+        )
+        for name, app in apps.items()
+    }
     gc.collect()
     timings: dict[str, list[float]] = {name: [] for name in apps}
     for _ in range(ROUNDS):
         for name in CASES:
             timings[name].append(await _time(apps[name], requests[name]))
-    for app in apps.values():
+    for app in {id(app): app for app in apps.values()}.values():
         await app.cleanup()  # the ratio-1 provider exports what it still holds
     os.close(devnull)
     exported = _count_spans(endpoint)
@@ -136,5 +318,5 @@ def _count_spans(endpoint: str) -> int:
     return answer.json()["spans"]
 
 
-if __name__ == "__main__":  # alone, no devstack needed: python -m bench.tracing
-    print(run())
+if __name__ == "__main__":  # the in-process part alone, no devstack needed
+    print(in_process())
