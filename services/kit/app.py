@@ -35,7 +35,7 @@ from .logs import AccessLog
 from .metrics import RequestMetrics, metrics_handler
 from .openapi import add_docs_routes
 from .redis_client import redis_ctx
-from .tracing import TracedAccessLog, pool_init, provider_for, tracing_ctx
+from .tracing import TracedAccessLog, connection_class, provider_for, tracing_ctx
 from .websocket import Sockets, parse_origins
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -140,9 +140,11 @@ def create_app(
     app.cleanup_ctx.append(every("metrics", settings.metrics_flush_seconds, metrics.flush))
     app.cleanup_ctx.append(every("deadlines", SWEEP_SECONDS, deadlines.sweep))
     if postgres:
-        if tracer is not None:
-            postgres_init = pool_init(tracer, postgres_init)
-        app.cleanup_ctx.append(postgres_ctx(postgres_init))
+        app.cleanup_ctx.append(
+            postgres_ctx(postgres_init)
+            if tracer is None
+            else postgres_ctx(postgres_init, connection_class(tracer))
+        )
     if redis:
         app.cleanup_ctx.append(redis_ctx)
     if upstreams:

@@ -96,8 +96,10 @@ PoolInit = Callable[[asyncpg.Connection], Coroutine[Any, Any, None]]
 
 def postgres_ctx(
     init: PoolInit | None = None,
+    connection_class: type[asyncpg.Connection] = asyncpg.Connection,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The pool's cleanup context; `init` runs on each new connection (type codecs)."""
+    """The pool's cleanup context; `init` runs on each new connection (type codecs);
+    `connection_class` is tracing's (services.kit.tracing.connection_class) when on."""
 
     async def postgres(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -112,6 +114,7 @@ def postgres_ctx(
                     max_inactive_connection_lifetime=60.0,
                     init=init,
                     reset=keep_session,
+                    connection_class=connection_class,
                 )
         assert pool is not None
         app[DB_POOL] = pool

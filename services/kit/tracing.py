@@ -14,9 +14,9 @@ variables: `OTEL_TRACES_SAMPLER` (default here `parentbased_traceidratio`), its
   `traceparent` (wrapped around the kit's instrumented handler: services.kit.instrument);
 - client: one per attempt of the kit's HTTP client, `traceparent` sent on every call,
   sampled or not, so the next service follows the same decision;
-- SQL: one per asyncpg query (the pool connections' query logger: no wrapper around
-  asyncpg's methods) and Redis: one per command (the client's execute_command), both only
-  under a recording span, so background polls never start traces of their own;
+- SQL: one per asyncpg query (the pool's connection class) and Redis: one per command
+  or pipeline (the client's execute_command and pipeline), both only under a recording
+  span, so background polls never start traces of their own;
 - events: the outbox stores the writer's `traceparent` with the event; the relay's
   PRODUCER span (`<stream> publish`, at the XADD) is its child and the consumer's span
   the publish span's child (parents, not links: one order's notification is in the
@@ -34,6 +34,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -305,27 +306,61 @@ def client_attempts(tracer: Tracer, attempt: Attempt) -> Attempt:
 # ---------------------------------------------------------------- PostgreSQL and Redis
 
 
-def query_logger(tracer: Tracer) -> Callable[[Any], None]:
-    """An asyncpg query logger that turns each logged query into a span, timed by the
-    logger's own elapsed. asyncpg calls it with call_soon in a copy of the querying
-    task's context, so its parent is the span that ran the query."""
-    start_span = tracer.start_span
+def connection_class(tracer: Tracer) -> type[asyncpg.Connection]:
+    """The pool's connection class: each query (execute, executemany, fetch, fetchrow,
+    fetchval) in a CLIENT span named by its statement's first word, when a recording span
+    is current; otherwise one check and asyncpg's own method. (asyncpg's query logger,
+    which the kit used first, runs on every query whatever the sampling decision: at 1 %
+    it cost a GET product a third more CPU, BENCHMARKS.md.)"""
+    start_span, current_span = tracer.start_span, trace.get_current_span
+    base = asyncpg.Connection
 
-    def log_query(record: Any) -> None:
-        if not trace.get_current_span().is_recording():
-            return
-        end = time.time_ns()
-        span = start_span(
-            _statement_name(record.query),
+    def span_for(query: str) -> Any:
+        return start_span(
+            _statement_name(query),
             kind=SpanKind.CLIENT,
-            attributes={"db.system.name": "postgresql", "db.query.text": record.query},
-            start_time=end - int(record.elapsed * 1e9),
+            attributes={"db.system.name": "postgresql", "db.query.text": query},
         )
-        if record.exception is not None:
-            span.set_status(StatusCode.ERROR, type(record.exception).__name__)
-        span.end(end_time=end)
 
-    return log_query
+    async def traced(method: Any, conn: Any, query: str, *args: Any, **options: Any) -> Any:
+        span = span_for(query)
+        try:
+            return await method(conn, query, *args, **options)
+        except BaseException as error:
+            span.set_status(StatusCode.ERROR, type(error).__name__)
+            raise
+        finally:
+            span.end()
+
+    class TracedConnection(base):  # type: ignore[misc, valid-type]
+        __slots__ = ()
+
+        async def execute(self, query: str, *args: Any, **options: Any) -> Any:
+            if current_span().is_recording():
+                return await traced(base.execute, self, query, *args, **options)
+            return await base.execute(self, query, *args, **options)
+
+        async def executemany(self, command: str, args: Any, **options: Any) -> Any:
+            if current_span().is_recording():
+                return await traced(base.executemany, self, command, args, **options)
+            return await base.executemany(self, command, args, **options)
+
+        async def fetch(self, query: str, *args: Any, **options: Any) -> Any:
+            if current_span().is_recording():
+                return await traced(base.fetch, self, query, *args, **options)
+            return await base.fetch(self, query, *args, **options)
+
+        async def fetchrow(self, query: str, *args: Any, **options: Any) -> Any:
+            if current_span().is_recording():
+                return await traced(base.fetchrow, self, query, *args, **options)
+            return await base.fetchrow(self, query, *args, **options)
+
+        async def fetchval(self, query: str, *args: Any, **options: Any) -> Any:
+            if current_span().is_recording():
+                return await traced(base.fetchval, self, query, *args, **options)
+            return await base.fetchval(self, query, *args, **options)
+
+    return TracedConnection
 
 
 def _statement_name(query: str) -> str:
@@ -333,18 +368,6 @@ def _statement_name(query: str) -> str:
     cardinality); the text is an attribute."""
     words = query.split(None, 1)
     return words[0].rstrip(";").upper() if words else "SQL"
-
-
-def pool_init(tracer: Tracer, init: Callable[[Any], Awaitable[None]] | None) -> Any:
-    """The pool's per-connection `init` with the query logger added first."""
-    logger = query_logger(tracer)
-
-    async def traced_init(conn: Any) -> None:
-        conn.add_query_logger(logger)
-        if init is not None:
-            await init(conn)
-
-    return traced_init
 
 
 def trace_redis(tracer: Tracer, client: Any) -> None:
