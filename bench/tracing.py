@@ -57,7 +57,7 @@ api.get("/bench/kit/{id}", summary="A product-sized answer")(kit_app.product_lik
 # test stack's (28000), below the ephemeral range.
 TRACED_PORT_BASE = int(os.environ.get("BENCH_TRACED_PORT_BASE", "26000"))
 INGRESS_SECONDS = 5
-INGRESS_ROUNDS = 3
+INGRESS_ROUNDS = 5
 CONNECTIONS = 16
 # Every request its own trace id and a traceparent whose sampled flag is set on 1 in
 # `every` requests: the head decision the services' parent-based samplers follow. The
