@@ -165,9 +165,11 @@ def through_the_ingress(env: BenchEnv) -> str:
         product_path, order_path = "/api/v1/products/%(product)d", "/api/v1/orders"
         cases = [
             case("GET product, off", env, product_path, NEVER),
+            case("GET product, 0 %", traced, product_path, NEVER),
             case("GET product, 1 %", traced, product_path, 100),
             case("GET product, 100 %", traced, product_path, 1),
             case("POST order, off", env, order_path, NEVER, post=True),
+            case("POST order, 0 %", traced, order_path, NEVER, post=True),
             case("POST order, 1 %", traced, order_path, 100, post=True),
             case("POST order, 100 %", traced, order_path, 1, post=True),
         ]
@@ -185,9 +187,11 @@ def through_the_ingress(env: BenchEnv) -> str:
         "",
         f"wrk -t2 -c{CONNECTIONS}, {INGRESS_ROUNDS} interleaved rounds (rotated) of "
         f"{INGRESS_SECONDS} s per case, medians. *off*: the bench stack (no OTLP endpoint); "
-        "*1 %* and *100 %*: a second devstack of the same values beside it, every service "
-        "exporting to devstack's receiver, the sampled flag of each request's traceparent set "
-        "on 1 in 100 requests or on all. CPU ms/req: the stack's processes (ingress, "
+        "*0 %*, *1 %* and *100 %*: a second devstack of the same values beside it, every "
+        "service exporting to devstack's receiver, the sampled flag of each request's "
+        "traceparent set on none, 1 in 100 or all requests (0 % against off is the two "
+        "stacks' own difference plus tracing's unsampled path; 1 % against 0 % is the "
+        "sampling alone, on one stack). CPU ms/req: the stack's processes (ingress, "
         "services, PostgreSQL, Redis) per answered request, the receiver's own CPU left out.",
         "",
         "| case | req/s | vs off | p50 ms | p99 ms | CPU ms/req | CPU vs off | errors |",
