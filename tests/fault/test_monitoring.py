@@ -88,11 +88,17 @@ def test_error_ratio_rate_and_latency_follow_the_traffic(stack, agora, prometheu
         0.9 * (failed + served),
         "facts' request rate",
     )
-    assert 0.9 * (failed + served) <= total <= 1.1 * (failed + served + before + 10)
+    # rate() extrapolates to the window's edges: by up to half a scrape interval at each
+    # end of a series younger than the window (a fresh stack's), a sixth more here; a
+    # double count (every worker's requests twice, say) is still far beyond 1.2
+    assert 0.9 * (failed + served) <= total <= 1.2 * (failed + served + before + 10)
     ratio = value(prometheus, 'service:http_error_ratio:ratio_rate5m{service="facts"}')
     lowest = failed / (failed + served + before + 10)
     highest = (failed + 5 + errors_before) / (failed + served)
-    assert lowest - 0.02 <= ratio <= highest + 0.02, (ratio, lowest, highest)
+    # the errors' and all requests' series are extrapolated each on its own, so their
+    # ratio strays a few per cent beyond what was sent (0.2807 against a bound of 0.2804
+    # in one run): 10 % of slack on the upper bound
+    assert lowest - 0.02 <= ratio <= 1.1 * highest + 0.02, (ratio, lowest, highest)
     # one track on devstack: the per-track rules say the same
     per_track = value(
         prometheus, 'service_track:http_error_ratio:ratio_rate5m{service="facts",track="stable"}'
