@@ -48,6 +48,17 @@ class Result:
     requests: int = 0  # answers in all
 
 
+# A wrk script's prelude that numbers its threads (`tid` in each thread's request()):
+# what keeps the keys or ids each thread makes apart from the other threads'.
+THREAD_IDS_LUA = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+"""
+
+
 def local_only(url: str) -> None:
     host = httpx.URL(url).host
     if host not in ("127.0.0.1", "localhost", "::1"):

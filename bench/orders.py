@@ -11,7 +11,15 @@ from pathlib import Path
 
 import httpx
 
-from .common import BenchEnv, Result, interleaved, table, tree_cpu_seconds, wrk
+from .common import (
+    THREAD_IDS_LUA,
+    BenchEnv,
+    Result,
+    interleaved,
+    table,
+    tree_cpu_seconds,
+    wrk,
+)
 
 SECONDS = 5
 ROUNDS = 5
@@ -28,12 +36,8 @@ wrk.body = '{"product_id": %(product)d, "quantity": 1}'
 # Each request its own key: thread ids keep the keys of wrk's threads apart.
 POST_ORDER_WITH_KEY = (
     POST_ORDER
+    + THREAD_IDS_LUA
     + """
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
 local counter = 0
 function request()
   counter = counter + 1

@@ -36,9 +36,9 @@ from services.kit.keys import ACCESS_LOG
 from tests.conftest import free_port, wait_until
 
 from . import kit_app
-from .common import BenchEnv, Result, interleaved, tree_cpu_seconds, wrk
+from .common import THREAD_IDS_LUA, BenchEnv, Result, interleaved, tree_cpu_seconds, wrk
 from .kit import _time, mocked_requests
-from .orders import stack_cpu_seconds
+from .orders import POST_ORDER, stack_cpu_seconds
 
 ROUNDS = 7
 REQUESTS = 5_000  # per round and case
@@ -64,12 +64,9 @@ CONNECTIONS = 16
 # Every request its own trace id and a traceparent whose sampled flag is set on 1 in
 # `every` requests: the head decision the services' parent-based samplers follow. The
 # untraced stack gets the same header (and ignores it), so both send the same bytes.
-TRACEPARENT_LUA = """
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
+TRACEPARENT_LUA = (
+    THREAD_IDS_LUA
+    + """
 local counter = 0
 local function hex32() return string.format("%%08x", math.random(0, 0x7fffffff)) end
 function init(args) math.randomseed(os.time() * 100 + tid) end
@@ -81,11 +78,7 @@ function request()
   return wrk.format()
 end
 """
-POST_ORDER_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"product_id": %(product)d, "quantity": 1}'
-"""
+)
 NEVER = 1 << 30  # a 1-in-`NEVER` flag: no request sampled within a run
 
 
@@ -148,7 +141,7 @@ def through_the_ingress(env: BenchEnv) -> str:
 
         def case(name: str, stack_env: BenchEnv, path: str, every: int, post: bool = False):
             product = products[stack_env.agora_url]
-            lua = (POST_ORDER_LUA if post else "") + TRACEPARENT_LUA
+            lua = (POST_ORDER if post else "") + TRACEPARENT_LUA
             script = lua % {"product": product, "every": every}
             url = stack_env.agora_url + (path % {"product": product})
 
