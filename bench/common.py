@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -178,6 +179,51 @@ def tree_cpu_seconds(roots: Sequence[int]) -> float:
         total += ticks.get(pid, 0)
         todo += children.get(pid, [])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_group(run_dir: str) -> dict[str, float]:
+    """CPU seconds so far of each direct child of the devstack's supervisord (and all its
+    descendants), by what it runs: a service's name, nginx, postgres, redis, ..."""
+    root = int((Path(run_dir) / "supervisord.pid").read_text())
+    children: dict[int, list[int]] = {}
+    times: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        times[int(entry.name)] = int(fields[11]) + int(fields[12])
+    totals: dict[str, float] = {}
+    for child in children.get(root, []):
+        try:
+            argv = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [word.decode(errors="replace") for word in argv if word]
+        name = _group_name(words)
+        used, todo = 0, [child]
+        while todo:
+            pid = todo.pop()
+            used += times.get(pid, 0)
+            todo += children.get(pid, [])
+        totals[name] = totals.get(name, 0.0) + used / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
+def _group_name(words: list[str]) -> str:
+    for n, word in enumerate(words):
+        if word.endswith("agora-serve") and n + 1 < len(words):
+            return words[n + 1].split(".")[-1].replace("_app", "")
+    base = os.path.basename(words[0]) if words else "?"
+    if "devstack.traces" in words:
+        return "traces"  # devstack's trace receiver
+    for known in ("nginx", "postgres", "redis", "prometheus"):
+        if known in base:
+            return known
+    return base
 
 
 def machine_cpu_seconds() -> tuple[float, float]:

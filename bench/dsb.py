@@ -25,12 +25,11 @@ import random
 import statistics
 import string
 import time
-from pathlib import Path
 
 import aiohttp
 import httpx
 
-from .common import BenchEnv, Result, interleaved, local_only, table, wrk
+from .common import BenchEnv, Result, cpu_by_group, interleaved, local_only, table, wrk
 from .dsb_graph import DATASET, load, phases_table, read_graph
 
 SECONDS = int(os.environ.get("DSB_SECONDS", "10"))
@@ -95,49 +94,6 @@ MIXES = {
 
 
 # ---------------------------------------------------------------- CPU per process group
-
-
-def _groups(run_dir: str) -> dict[str, float]:
-    """CPU seconds so far of each direct child of the devstack's supervisord (and all its
-    descendants), by what it runs: a service's name, nginx, postgres, redis, ..."""
-    root = int((Path(run_dir) / "supervisord.pid").read_text())
-    children: dict[int, list[int]] = {}
-    times: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        times[int(entry.name)] = int(fields[11]) + int(fields[12])
-    totals: dict[str, float] = {}
-    for child in children.get(root, []):
-        try:
-            argv = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [word.decode(errors="replace") for word in argv if word]
-        name = _group_name(words)
-        used, todo = 0, [child]
-        while todo:
-            pid = todo.pop()
-            used += times.get(pid, 0)
-            todo += children.get(pid, [])
-        totals[name] = totals.get(name, 0.0) + used / os.sysconf("SC_CLK_TCK")
-    return totals
-
-
-def _group_name(words: list[str]) -> str:
-    for n, word in enumerate(words):
-        if word.endswith("agora-serve") and n + 1 < len(words):
-            return words[n + 1].split(".")[-1].replace("_app", "")
-    base = os.path.basename(words[0]) if words else "?"
-    for known in ("nginx", "postgres", "redis", "prometheus"):
-        if known in base:
-            return known
-    return base
 
 
 def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: float) -> dict:
@@ -253,9 +209,9 @@ def run(env: BenchEnv) -> str:
 
     def case(name: str, target: str, lua: str | None):
         def measured() -> Result:
-            before = _groups(env.run_dir)
+            before = cpu_by_group(env.run_dir)
             result = wrk(name, target, seconds=SECONDS, connections=CONNECTIONS, lua=lua)
-            after = _groups(env.run_dir)
+            after = cpu_by_group(env.run_dir)
             cpu.setdefault(name, []).append(
                 cpu_per_request(before, after, result.requests_per_s * SECONDS)
             )

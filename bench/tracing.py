@@ -36,9 +36,9 @@ from services.kit.keys import ACCESS_LOG
 from tests.conftest import free_port, wait_until
 
 from . import kit_app
-from .common import THREAD_IDS_LUA, BenchEnv, Result, interleaved, tree_cpu_seconds, wrk
+from .common import THREAD_IDS_LUA, BenchEnv, Result, cpu_by_group, interleaved, wrk
 from .kit import _time, mocked_requests
-from .orders import POST_ORDER, stack_cpu_seconds
+from .orders import POST_ORDER
 
 ROUNDS = 7
 REQUESTS = 5_000  # per round and case
@@ -110,34 +110,10 @@ def traced_stack(env: BenchEnv) -> Iterator[tuple[BenchEnv, str]]:
         stack.down(layout)
 
 
-def services_cpu_seconds(env: BenchEnv) -> float:
-    """The stack's CPU (bench.orders.stack_cpu_seconds) less its trace receiver's: the
-    receiver stands in for a collector that runs elsewhere."""
-    receiver = [
-        pid
-        for pid in _pids_with_argument("devstack.traces")
-        if env.run_dir in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    ]
-    return stack_cpu_seconds(env.run_dir) - (tree_cpu_seconds(receiver) if receiver else 0.0)
-
-
-def _pids_with_argument(argument: str) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                arguments = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argument.encode() in arguments:
-                found.append(int(entry.name))
-    return found
-
-
 def through_the_ingress(env: BenchEnv) -> str:
     with traced_stack(env) as (traced, traces_url):
         products = {stack_env.agora_url: _product(stack_env) for stack_env in (env, traced)}
-        cpu: dict[str, list[float]] = {}
+        cpu: dict[str, list[dict[str, float]]] = {}  # per case: ms per request by group
 
         def case(name: str, stack_env: BenchEnv, path: str, every: int, post: bool = False):
             product = products[stack_env.agora_url]
@@ -146,13 +122,18 @@ def through_the_ingress(env: BenchEnv) -> str:
             url = stack_env.agora_url + (path % {"product": product})
 
             def measure() -> Result:
-                before = services_cpu_seconds(stack_env)
+                before = cpu_by_group(stack_env.run_dir)
                 result = wrk(
                     name, url, seconds=INGRESS_SECONDS, connections=CONNECTIONS, lua=script
                 )
-                used = services_cpu_seconds(stack_env) - before
-                answered = result.requests or result.requests_per_s * INGRESS_SECONDS
-                cpu.setdefault(name, []).append(used / max(1, answered) * 1000)
+                after = cpu_by_group(stack_env.run_dir)
+                answered = max(1, result.requests or result.requests_per_s * INGRESS_SECONDS)
+                used = {
+                    group: (after[group] - before.get(group, 0.0)) / answered * 1000
+                    for group in after
+                    if group != "traces"  # the receiver stands in for a collector elsewhere
+                }
+                cpu.setdefault(name, []).append(used)
                 return result
 
             return name, measure
@@ -192,19 +173,47 @@ def through_the_ingress(env: BenchEnv) -> str:
         "| case | req/s | vs off | p50 ms | p99 ms | CPU ms/req | CPU vs off | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    total = {
+        name: statistics.median(sum(run.values()) for run in runs) for name, runs in cpu.items()
+    }
     for result in results:
         base_name = result.name.split(",")[0] + ", off"
         base = by_name[base_name]
-        cpu_ms = statistics.median(cpu[result.name])
-        base_cpu = statistics.median(cpu[base_name])
+        cpu_ms, base_cpu = total[result.name], total[base_name]
         lines.append(
             f"| {result.name} | {result.requests_per_s:,.0f} | "
             f"{(result.requests_per_s / base.requests_per_s - 1) * 100:+.1f} % | "
             f"{result.p50_ms:.2f} | {result.p99_ms:.2f} | {cpu_ms:.2f} | "
             f"{(cpu_ms / base_cpu - 1) * 100:+.1f} % | {result.errors} |"
         )
-    lines += ["", f"Spans the traced stack's receiver got in all: {spans:,}."]
+    lines += ["", f"Spans the traced stack's receiver got in all: {spans:,}.", ""]
+    lines += _groups_table(cpu)
     return "\n".join(lines)
+
+
+def _groups_table(cpu: dict[str, list[dict[str, float]]]) -> list[str]:
+    """Where the CPU went: ms per request of each process group (median over rounds)."""
+    medians = {
+        name: {
+            group: statistics.median(run.get(group, 0.0) for run in runs)
+            for group in {g for run in runs for g in run}
+        }
+        for name, runs in cpu.items()
+    }
+    groups = sorted(
+        {g for case in medians.values() for g, ms in case.items() if ms >= 0.005},
+        key=lambda g: -max(case.get(g, 0.0) for case in medians.values()),
+    )
+    lines = [
+        "CPU ms per request by process group (each direct child of the stack's supervisord"
+        " with its descendants; median over the rounds; groups under 0.005 ms left out):",
+        "",
+        "| case | " + " | ".join(groups) + " |",
+        "|---|" + "---:|" * len(groups),
+    ]
+    for name, case in medians.items():
+        lines.append(f"| {name} | " + " | ".join(f"{case.get(g, 0.0):.3f}" for g in groups) + " |")
+    return lines
 
 
 def _product(env: BenchEnv) -> int:
