@@ -363,6 +363,15 @@ WRAPPER_VARIANTS = {
     "bare aiohttp handler": "bare",
     "the same handler in the kit": "kit",
     "in the kit, no access line": "quiet",
+    # tracing (services/kit/tracing.py): on, the caller's traceparent unsampled (99 of 100
+    # requests at 1 %), or sampled, its span encoded as OTLP protobuf (not sent: the
+    # exporter's HTTP post is left out)
+    "in the kit, tracing on, caller unsampled": "unsampled",
+    "in the kit, tracing on, caller sampled": "sampled",
+}
+TRACEPARENTS = {
+    "unsampled": f"00-{'4b' * 16}-{'a7' * 8}-00",
+    "sampled": f"00-{'4b' * 16}-{'a7' * 8}-01",
 }
 
 
@@ -370,22 +379,44 @@ def in_process(variant: str, requests: int) -> None:
     """Under valgrind: one mocked request through aiohttp's dispatch, `requests` times."""
     import uvloop
     from aiohttp.test_utils import make_mocked_request
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     from bench import bare_app, kit_app
+    from services.kit import tracing
+    from services.kit.api import Api
+    from services.kit.app import create_app
     from services.kit.config import KitSettings
     from services.kit.keys import ACCESS_LOG
 
+    class EncodingExporter(SpanExporter):
+        """Encodes each span as the OTLP exporter would, sends nothing."""
+
+        def export(self, spans: object) -> SpanExportResult:
+            encode_spans(spans).SerializeToString()
+            return SpanExportResult.SUCCESS
+
     async def run() -> None:
+        headers = {"traceparent": TRACEPARENTS[variant]} if variant in TRACEPARENTS else None
         if variant == "bare":
             app, path = bare_app.create_app(), "/bench/bare/1"
         else:
+            # kit_app's product-sized route alone (its api also has a signed-in route,
+            # which needs AUTH_PUBLIC_KEY_FILE)
+            api = Api("bench-kit", title="The kit's wrapper")
+            api.get("/bench/kit/{id}", summary="A product-sized answer")(kit_app.product_like)
             sample = 0.0 if variant == "quiet" else 1.0
             settings = KitSettings(service_name="bench-kit", access_log_sample=sample)
-            app, path = kit_app.create_app(settings), "/bench/kit/1"
+            provider = (
+                tracing.provider_for("bench-kit", exporter=EncodingExporter(), environ={})
+                if headers
+                else None
+            )
+            app, path = create_app(settings, api, tracer_provider=provider), "/bench/kit/1"
             app[ACCESS_LOG].fd = os.open(os.devnull, os.O_WRONLY)
         app.freeze()
         await app.startup()
-        request = make_mocked_request("GET", path, app=app)
+        request = make_mocked_request("GET", path, headers=headers, app=app)
         # A real request's task is the one handling it (a mock here): the kit takes the
         # event loop from it.
         request._task = asyncio.current_task()

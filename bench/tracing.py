@@ -26,13 +26,14 @@ from typing import Any
 
 import httpx
 
-from devstack import stack
+from devstack import postgres, stack
 from devstack.layout import Layout
 from services.kit import tracing
 from services.kit.api import Api
 from services.kit.app import create_app
 from services.kit.config import KitSettings
-from services.kit.keys import ACCESS_LOG
+from services.kit.keys import ACCESS_LOG, DB_POOL
+from services.kit.migrate import migrate
 from tests.conftest import free_port, wait_until
 
 from . import kit_app
@@ -237,6 +238,9 @@ def in_process() -> str:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(f"{url}/api/traces"), timeout=30, what="the trace receiver")
         micro, exported = asyncio.run(per_request_microseconds(f"{url}/v1/traces"))
+        with postgres.temporary_server(free_port()) as server:
+            dsn = asyncio.run(postgres.ensure_database(server, "catalog", "bench-pw"))
+            catalog = asyncio.run(catalog_cpu_microseconds(dsn, f"{url}/v1/traces"))
     finally:
         receiver.terminate()
         receiver.wait(timeout=10)
@@ -261,7 +265,85 @@ def in_process() -> str:
         f"Spans the receiver got from the ratio-1 case: {exported:,} "
         f"(of {ROUNDS * REQUESTS:,} requests).",
     ]
+    lines += [
+        "",
+        "### catalog's GET product in-process, by sampling",
+        "",
+        "catalog's own app (services/catalog) on a temporary PostgreSQL, its GET product "
+        "route in-process (one SQL query), this process's CPU time per request "
+        "(`time.process_time`: the worker's share only, PostgreSQL's left out; the export "
+        f"thread's in), {CATALOG_ROUNDS} interleaved rounds x {CATALOG_REQUESTS:,} requests, "
+        "medians. Every request carries a traceparent, sampled on none, 1 in 100 or all "
+        "(as the ingress passes it on); *off* has no OTLP endpoint.",
+        "",
+        "| case | CPU us per request | vs off |",
+        "|---|---:|---:|",
+    ]
+    base = catalog[CATALOG_CASES[0][0]]
+    for name, _ in CATALOG_CASES:
+        lines.append(
+            f"| {name} | {catalog[name]:.1f} | {(catalog[name] / base - 1) * 100:+.1f} % |"
+        )
     return "\n".join(lines)
+
+
+CATALOG_ROUNDS = 7
+CATALOG_REQUESTS = 2_000
+CATALOG_CASES = (("off", 0), ("on, 0 %", 0), ("on, 1 %", 100), ("on, 100 %", 1))
+
+
+async def catalog_cpu_microseconds(dsn: str, endpoint: str) -> dict[str, float]:
+    """catalog's GET product: CPU us per request off and on at each sampling share."""
+    from services.catalog.store import numeric_as_text
+    from services.catalog.views import api as catalog_api
+
+    await migrate(dsn, "catalog")
+    settings = KitSettings(service_name="catalog", database_url=dsn)
+    provider = _provider("1", endpoint)  # the parent's flag decides
+    off = create_app(settings, catalog_api, postgres=True, postgres_init=numeric_as_text)
+    on = create_app(
+        settings,
+        catalog_api,
+        postgres=True,
+        postgres_init=numeric_as_text,
+        tracer_provider=provider,
+    )
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for app in (off, on):
+        app[ACCESS_LOG].fd = devnull
+        app.freeze()
+        await app.startup()
+    product = await off[DB_POOL].fetchval(
+        "INSERT INTO products (name, price, quantity) VALUES ('bench', 1, 5) RETURNING id"
+    )
+    path = f"/api/v1/products/{product}"
+    timings: dict[str, list[float]] = {name: [] for name, _ in CATALOG_CASES}
+    for _ in range(CATALOG_ROUNDS):
+        for name, every in CATALOG_CASES:
+            app = off if name == "off" else on
+            made = [
+                mocked_requests(app, path, 1, _traceparent(n, every))[0]
+                for n in range(CATALOG_REQUESTS)
+            ]
+            gc.collect()
+            started = time.process_time()
+            # every span exported before the clock stops: 100 % in chunks the queue holds,
+            # 1 % in one export at the end (a worker at 1 % exports every few seconds)
+            chunk_size = EXPORT_CHUNK if every == 1 else len(made)
+            for chunk in range(0, len(made), chunk_size):
+                await _time(app, made[chunk : chunk + chunk_size])
+                if every:
+                    await asyncio.to_thread(provider.force_flush)
+            timings[name].append((time.process_time() - started) / len(made) * 1e6)
+    for app in (off, on):
+        await app.cleanup()
+    os.close(devnull)
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def _traceparent(n: int, every: int) -> dict[str, str]:
+    flag = "01" if every and n % every == 0 else "00"
+    return {"traceparent": f"00-{n + 1:032x}-{n + 1:016x}-{flag}"}
 
 
 def _answers(url: str) -> bool:

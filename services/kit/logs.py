@@ -17,7 +17,7 @@ import orjson
 from opentelemetry.trace import get_current_span
 from orjson import dumps
 
-from .context import current_request_id
+from .context import current_request_id, unsampled_traceparent
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -44,6 +44,8 @@ class JsonFormatter(logging.Formatter):
         if span_context.is_valid:  # tracing on (services.kit.tracing): the line leads to its trace
             entry["trace_id"] = format(span_context.trace_id, "032x")
             entry["span_id"] = format(span_context.span_id, "016x")
+        elif traceparent := unsampled_traceparent.get():  # the caller's, unsampled
+            entry["trace_id"], entry["span_id"] = traceparent[3:35], traceparent[36:52]
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

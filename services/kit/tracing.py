@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -42,6 +43,7 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from orjson import dumps
 
+from .context import unsampled_traceparent
 from .logs import AccessLog
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -133,10 +135,11 @@ def current_ids() -> tuple[str, str] | None:
 
 
 def current_traceparent() -> str | None:
-    """The W3C traceparent of the current span (what the outbox stores with an event)."""
+    """The W3C traceparent of the current span, or the unsampled caller's (what the
+    outbox stores with an event)."""
     carrier: dict[str, str] = {}
     PROPAGATOR.inject(carrier)
-    return carrier.get(TRACEPARENT)
+    return carrier.get(TRACEPARENT) or unsampled_traceparent.get()
 
 
 class TracedAccessLog(AccessLog):
@@ -146,6 +149,7 @@ class TracedAccessLog(AccessLog):
     def __init__(self, service: str, **kwargs: Any) -> None:
         super().__init__(service, **kwargs)
         self._traced_template = self._template[:-2] + b',"trace_id":"%032x","span_id":"%016x"}\n'
+        self._unsampled_template = self._template[:-2] + b',"trace_id":"%b","span_id":"%b"}\n'
 
     def record(
         self,
@@ -156,11 +160,31 @@ class TracedAccessLog(AccessLog):
         status: int,
         nanoseconds: int,
     ) -> None:
+        if status < 400 and self.sample < 1.0 and self._random() >= self.sample:
+            return
+        traceparent = unsampled_traceparent.get()
+        if traceparent is not None:  # the caller's ids, as they came (checked hex)
+            self._lines.append(
+                self._unsampled_template
+                % (
+                    time.time(),
+                    b"error" if status >= 500 else b"info",
+                    dumps(request_id),
+                    method.encode(),
+                    dumps(path),
+                    self._routes.get(route) or self._routes.setdefault(route, dumps(route)),
+                    status,
+                    nanoseconds / 1e6,
+                    traceparent[3:35].encode(),
+                    traceparent[36:52].encode(),
+                )
+            )
+            if len(self._lines) >= self.max_buffered:
+                self.flush()
+            return
         span_context = trace.get_current_span().get_span_context()
         if not span_context.is_valid:
             super().record(request_id, method, path, route, status, nanoseconds)
-            return
-        if status < 400 and self.sample < 1.0 and self._random() >= self.sample:
             return
         # AccessLog.record's fields, spelled out again with the two ids: sharing a helper
         # would put a call more on every untraced request's path.
@@ -194,19 +218,25 @@ def server_span(tracer: Tracer, handler: Handler, method: str, template: str) ->
     extract, set_span_in_context = PROPAGATOR.extract, trace.set_span_in_context
     fixed_name = None if method == "*" else f"{method} {template}"
     skip_unsampled = drops_unsampled_children(tracer)
+    unsampled_set, unsampled_reset = unsampled_traceparent.set, unsampled_traceparent.reset
+    unsampled_match = UNSAMPLED_TRACEPARENT.fullmatch
 
     async def traced(request: web.Request) -> web.StreamResponse:
         headers = request.headers
-        parent = extract(headers) if TRACEPARENT in headers else None
-        if skip_unsampled and parent is not None and not _sampled(parent):
-            # The head said no: the caller's context as the current one (its ids in the
-            # logs and on outbound calls), no span of this request's own. What a
-            # non-recording span would cost, per request, at 1 % sampling (BENCHMARKS.md).
-            token = attach(parent)
+        value = headers.get(TRACEPARENT)
+        if value is None:
+            parent = None
+        elif skip_unsampled and unsampled_match(value):
+            # The head said no: no span and no OpenTelemetry context for this request,
+            # only the caller's header, passed on as it came to outbound calls and events
+            # and its ids into the log lines (services.kit.context.unsampled_traceparent).
+            token = unsampled_set(value)
             try:
                 return await handler(request)
             finally:
-                detach(token)
+                unsampled_reset(token)
+        else:
+            parent = extract(headers)
         span = start_span(
             fixed_name or f"{request.method} {template}",
             parent,
@@ -241,6 +271,13 @@ def server_span(tracer: Tracer, handler: Handler, method: str, template: str) ->
 
     traced.__name__ = getattr(handler, "__name__", "handler")
     return traced
+
+
+# A version-00 traceparent whose sampled bit (the flags' lowest) is clear, lower-case hex
+# as W3C requires, ids not all zero (checked by the negative look-aheads).
+UNSAMPLED_TRACEPARENT = re.compile(
+    r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f][02468ace]"
+)
 
 
 def drops_unsampled_children(tracer: Tracer) -> bool:
@@ -278,6 +315,10 @@ def client_attempts(tracer: Tracer, attempt: Attempt) -> Attempt:
         headers: MutableMapping[str, str],
         budget: float,
     ) -> Any:
+        passed_on = unsampled_traceparent.get()
+        if passed_on is not None:  # under an unsampled caller: its header, no span
+            headers[TRACEPARENT] = passed_on
+            return await attempt(target, method, url, body, params, headers, budget)
         if skip_unsampled:
             span_context = current_span().get_span_context()
             if span_context.is_valid and not span_context.trace_flags.sampled:

@@ -18,6 +18,7 @@ from services.kit import tracing
 from services.kit.api import Api, json_response
 from services.kit.app import create_app
 from services.kit.config import KitSettings
+from services.kit.context import unsampled_traceparent
 from services.kit.events import event_handler, stream_fields
 from services.kit.keys import ACCESS_LOG, DB_POOL, HTTP_CLIENT, INSTRUMENTATION, REDIS, TRACER
 from services.kit.logs import JsonFormatter
@@ -33,6 +34,7 @@ log = logging.getLogger("agora.test")
 @api.get("/api/v1/traced/hop", summary="Calls the upstream")
 async def hop(request: web.Request) -> web.Response:
     SEEN["inside"] = trace.get_current_span().get_span_context()
+    SEEN["unsampled"] = unsampled_traceparent.get()
     answer = await request.app[HTTP_CLIENT].get("next", "/seen")
     return json_response(answer.json())
 
@@ -215,10 +217,50 @@ async def test_an_unsampled_parent_is_passed_on_without_a_span_of_our_own(
     assert answer.status == 200
     assert exporter.get_finished_spans() == ()
     assert (await answer.json())["traceparent"] == incoming
-    assert format(SEEN["inside"].trace_id, "032x") == TRACE_ID
+    assert not SEEN["inside"].is_valid  # no OpenTelemetry context either: only the header
+    assert SEEN["unsampled"] == incoming
     client.app[ACCESS_LOG].flush()
     line = next(json.loads(x) for x in capfd.readouterr().out.splitlines() if "req-u" in x)
     assert line["trace_id"] == TRACE_ID and line["span_id"] == PARENT_ID
+
+
+async def test_an_unsampled_callers_ids_reach_error_lines_and_events(
+    aiohttp_client, upstream, capfd
+):
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter("traced"))
+    logging.getLogger("agora.http").addHandler(handler)
+    try:
+        client, exporter = await traced_client(aiohttp_client, upstream)
+        incoming = f"00-{TRACE_ID}-{PARENT_ID}-00"
+        await client.get("/api/v1/traced/boom", headers={"traceparent": incoming})
+    finally:
+        logging.getLogger("agora.http").removeHandler(handler)
+    assert exporter.get_finished_spans() == ()
+    lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if "unhandled error" in x]
+    assert lines and lines[0]["trace_id"] == TRACE_ID and lines[0]["span_id"] == PARENT_ID
+    token = unsampled_traceparent.set(incoming)
+    try:
+        assert tracing.current_traceparent() == incoming  # what the outbox stores
+    finally:
+        unsampled_traceparent.reset(token)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"00-{TRACE_ID}-{PARENT_ID}-01",  # sampled
+        f"00-{'0' * 32}-{PARENT_ID}-00",  # invalid trace id
+        f"00-{TRACE_ID}-{'0' * 16}-00",  # invalid parent id
+        f"00-{TRACE_ID.upper()}-{PARENT_ID}-00",  # upper-case hex
+        f"01-{TRACE_ID}-{PARENT_ID}-00",  # another version
+        f"00-{TRACE_ID}-{PARENT_ID}-00-extra",
+    ],
+)
+def test_only_a_valid_unsampled_traceparent_takes_the_fast_path(value):
+    assert tracing.UNSAMPLED_TRACEPARENT.fullmatch(value) is None
+    assert tracing.UNSAMPLED_TRACEPARENT.fullmatch(f"00-{TRACE_ID}-{PARENT_ID}-00")
+    assert tracing.UNSAMPLED_TRACEPARENT.fullmatch(f"00-{TRACE_ID}-{PARENT_ID}-02")
 
 
 def test_sampler_settings_are_the_standard_ones():
