@@ -148,8 +148,7 @@ class TracedAccessLog(AccessLog):
 
     def __init__(self, service: str, **kwargs: Any) -> None:
         super().__init__(service, **kwargs)
-        self._traced_template = self._template[:-2] + b',"trace_id":"%032x","span_id":"%016x"}\n'
-        self._unsampled_template = self._template[:-2] + b',"trace_id":"%b","span_id":"%b"}\n'
+        self._traced_template = self._template[:-2] + b',"trace_id":"%b","span_id":"%b"}\n'
 
     def record(
         self,
@@ -160,31 +159,17 @@ class TracedAccessLog(AccessLog):
         status: int,
         nanoseconds: int,
     ) -> None:
-        if status < 400 and self.sample < 1.0 and self._random() >= self.sample:
-            return
         traceparent = unsampled_traceparent.get()
         if traceparent is not None:  # the caller's ids, as they came (checked hex)
-            self._lines.append(
-                self._unsampled_template
-                % (
-                    time.time(),
-                    b"error" if status >= 500 else b"info",
-                    dumps(request_id),
-                    method.encode(),
-                    dumps(path),
-                    self._routes.get(route) or self._routes.setdefault(route, dumps(route)),
-                    status,
-                    nanoseconds / 1e6,
-                    traceparent[3:35].encode(),
-                    traceparent[36:52].encode(),
-                )
-            )
-            if len(self._lines) >= self.max_buffered:
-                self.flush()
-            return
-        span_context = trace.get_current_span().get_span_context()
-        if not span_context.is_valid:
-            super().record(request_id, method, path, route, status, nanoseconds)
+            trace_id, span_id = traceparent[3:35].encode(), traceparent[36:52].encode()
+        else:
+            span_context = trace.get_current_span().get_span_context()
+            if not span_context.is_valid:
+                super().record(request_id, method, path, route, status, nanoseconds)
+                return
+            trace_id = b"%032x" % span_context.trace_id
+            span_id = b"%016x" % span_context.span_id
+        if status < 400 and self.sample < 1.0 and self._random() >= self.sample:
             return
         # AccessLog.record's fields, spelled out again with the two ids: sharing a helper
         # would put a call more on every untraced request's path.
@@ -199,8 +184,8 @@ class TracedAccessLog(AccessLog):
                 self._routes.get(route) or self._routes.setdefault(route, dumps(route)),
                 status,
                 nanoseconds / 1e6,
-                span_context.trace_id,
-                span_context.span_id,
+                trace_id,
+                span_id,
             )
         )
         if len(self._lines) >= self.max_buffered:
